@@ -1,0 +1,83 @@
+/**
+ * The ResultBackend interface (memory, SQLite, and later Redis, PostgreSQL, RPC).
+ *
+ * Results are Celery's meta dicts (`celery/backends/base.py::_get_result_meta`), stored under
+ * `celery-task-meta-<id>` by key-value stores, so Python and TypeScript read each other's results.
+ */
+
+export type TaskState =
+  | 'PENDING'
+  | 'RECEIVED'
+  | 'STARTED'
+  | 'SUCCESS'
+  | 'FAILURE'
+  | 'RETRY'
+  | 'REVOKED'
+  | 'REJECTED'
+  | 'IGNORED'
+  | (string & {});
+
+export const READY_STATES: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);
+export const PROPAGATE_STATES: ReadonlySet<string> = new Set(['FAILURE', 'REVOKED']);
+export const EXCEPTION_STATES: ReadonlySet<string> = new Set(['RETRY', 'FAILURE', 'REVOKED']);
+
+/** Celery's serialized exception: `{exc_type, exc_message, exc_module}`. */
+export interface ExceptionInfo {
+  exc_type: string;
+  exc_message: unknown[];
+  exc_module: string | null;
+}
+
+/** A result as Celery stores it. Extended fields appear with `result_extended`. */
+export interface ResultMeta {
+  status: TaskState;
+  result: unknown;
+  traceback: string | null;
+  children: unknown[] | null;
+  date_done: string | null;
+  task_id: string;
+  group_id?: string | null;
+  parent_id?: string | null;
+  name?: string | null;
+  args?: unknown[] | null;
+  kwargs?: Record<string, unknown> | null;
+  worker?: string | null;
+  retries?: number | null;
+  queue?: string | null;
+  [extra: string]: unknown;
+}
+
+export interface WaitOptions {
+  /** Milliseconds; undefined waits forever. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface ResultBackend {
+  /** Backend name, e.g. `sqlite`, `memory`. */
+  readonly backend: string;
+  /** The URL with any password redacted. */
+  readonly url: string;
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  /**
+   * Store a task's state. A stored SUCCESS is never overwritten (Celery's dedup guard), so a late
+   * duplicate delivery cannot turn a success into something else.
+   */
+  storeResult(meta: ResultMeta): Promise<void>;
+  /** The stored meta, or `{status: 'PENDING', result: null, …}` for an unknown id. */
+  getTaskMeta(taskId: string): Promise<ResultMeta>;
+  /**
+   * Resolve with the meta once the task is in a ready state (SUCCESS, FAILURE, REVOKED). Rejects with
+   * `TimeoutError` after `timeout` ms.
+   */
+  waitForResult(taskId: string, options?: WaitOptions): Promise<ResultMeta>;
+  forget(taskId: string): Promise<void>;
+  /** Save a group's member ids as `celery-taskset-meta-<groupId>`. */
+  saveGroup(groupId: string, taskIds: string[]): Promise<void>;
+  /** The member ids of a saved group, or null. */
+  restoreGroup(groupId: string): Promise<string[] | null>;
+  deleteGroup(groupId: string): Promise<void>;
+  /** Remove results older than their expiry (stores without native TTL). */
+  cleanup(): Promise<number>;
+}
