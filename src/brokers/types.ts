@@ -88,6 +88,8 @@ export interface Broker {
   /** The URL with any password redacted: safe to log. */
   readonly url: string;
   readonly capabilities: BrokerCapabilities;
+  /** Seconds an unacked delivery stays invisible before it is redelivered, where the broker has one. */
+  readonly visibilityTimeout?: number;
   connect(): Promise<void>;
   /** Release every connection and timer. Unsettled deliveries are returned to their queues. */
   close(): Promise<void>;

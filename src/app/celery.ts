@@ -1,0 +1,160 @@
+/**
+ * The application: configuration, the task registry, connections to the broker and result
+ * backend (opened lazily, once), and the entry points for calling tasks and starting workers.
+ */
+import { randomUUID } from 'node:crypto';
+import { createResultBackend } from '../backends/index.js';
+import type { ResultBackend } from '../backends/types.js';
+import { createBroker } from '../brokers/index.js';
+import type { Broker } from '../brokers/types.js';
+import { Control } from '../control/control.js';
+import { ConfigurationError } from '../errors.js';
+import { createLogger, type Logger } from '../utils/logger.js';
+import { Worker, type WorkerOptions } from '../worker/worker.js';
+import { applyConfig, configFromEnv, defaultConfig, type Config, type ConfigInput } from './config.js';
+import type { ApplyOptions } from './publish.js';
+import { publishTask } from './publish.js';
+import { AsyncResult } from './result.js';
+import { Router } from './routing.js';
+import { Task, type TaskFunction, type TaskOptions } from './task.js';
+
+export interface CeleryConstructorExtras {
+  /** Environment to read `CELERIAC_*` settings from; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class Celery {
+  /** Per-app id used as `reply_to`, like Celery's `app.thread_oid`. */
+  readonly oid = randomUUID();
+  readonly control = new Control(this);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private readonly registry = new Map<string, Task<any, any>>();
+  private config: Config;
+  private routerInstance: Router | null = null;
+  private logger: Logger | null = null;
+  private brokerPromise: Promise<Broker> | null = null;
+  private backendPromise: Promise<ResultBackend | null> | null = null;
+  private readonly declaredQueues = new Set<string>();
+
+  constructor(
+    readonly main: string,
+    options: ConfigInput = {},
+    extras: CeleryConstructorExtras = {},
+  ) {
+    const fromOptions = applyConfig(defaultConfig(), options);
+    this.config = applyConfig(fromOptions, configFromEnv(extras.env ?? process.env), 'environment variable');
+  }
+
+  get conf(): Readonly<Config> {
+    return this.config;
+  }
+
+  /** Override settings (the CLI applies its flags here). Must happen before the first connection. */
+  configure(overrides: ConfigInput): this {
+    if ((this.brokerPromise || this.backendPromise) && ('brokerUrl' in overrides || 'broker' in overrides || 'resultBackend' in overrides || 'backend' in overrides)) {
+      throw new ConfigurationError('broker_url', 'cannot change connection settings after the app has connected');
+    }
+    this.config = applyConfig(this.config, overrides);
+    this.routerInstance = null;
+    this.logger = null;
+    return this;
+  }
+
+  get log(): Logger {
+    this.logger ??= createLogger(this.config.logLevel, { app: this.main });
+    return this.logger;
+  }
+
+  get router(): Router {
+    this.routerInstance ??= new Router(this.config.taskRoutes);
+    return this.routerInstance;
+  }
+
+  /** Register a task. Its argument and result types come from `fn`. */
+  task<F extends TaskFunction>(name: string, fn: F): Task<Parameters<F>, Awaited<ReturnType<F>>>;
+  task<F extends TaskFunction>(options: TaskOptions, fn: F): Task<Parameters<F>, Awaited<ReturnType<F>>>;
+  task<F extends TaskFunction>(nameOrOptions: string | TaskOptions, fn: F): Task<Parameters<F>, Awaited<ReturnType<F>>> {
+    const options = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions;
+    if (!options.name) throw new ConfigurationError('task name', 'a task needs a name');
+    if (typeof fn !== 'function') throw new ConfigurationError(options.name, 'a task needs a function');
+    const task = new Task<Parameters<F>, Awaited<ReturnType<F>>>(this, options, fn as (...args: Parameters<F>) => Awaited<ReturnType<F>>);
+    this.registry.set(task.name, task);
+    return task;
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  getTask(name: string): Task<any, any> | undefined {
+    return this.registry.get(name);
+  }
+
+  get taskNames(): string[] {
+    return [...this.registry.keys()].sort();
+  }
+
+  /** Send a task by name; it need not be registered here (it may live in another service or language). */
+  async sendTask<R = unknown>(
+    name: string,
+    args: readonly unknown[] = [],
+    kwargs: Record<string, unknown> = {},
+    options: ApplyOptions = {},
+  ): Promise<AsyncResult<R>> {
+    const task = this.registry.get(name);
+    const published = await publishTask(this, name, args, kwargs, options, task?.options ?? {});
+    return new AsyncResult<R>(published.id, this, name);
+  }
+
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** A worker for this app, started with `await worker.start()`. */
+  worker(options: WorkerOptions = {}): Worker {
+    return new Worker(this, options);
+  }
+
+  connectBroker(): Promise<Broker> {
+    this.brokerPromise ??= (async () => {
+      const broker = createBroker(this.config.brokerUrl, this.config.brokerTransportOptions, {
+        warn: (msg: string, obj?: object) => this.log.warn(obj ?? {}, msg),
+        error: (msg: string, obj?: object) => this.log.error(obj ?? {}, msg),
+      });
+      await broker.connect();
+      return broker;
+    })();
+    this.brokerPromise.catch(() => (this.brokerPromise = null));
+    return this.brokerPromise;
+  }
+
+  connectBackend(): Promise<ResultBackend | null> {
+    this.backendPromise ??= (async () => {
+      if (this.config.resultBackend === null) return null;
+      const backend = createResultBackend(this.config.resultBackend, {
+        resultExpires: this.config.resultExpires,
+        ...this.config.resultBackendTransportOptions,
+      });
+      await backend.connect();
+      return backend;
+    })();
+    this.backendPromise.catch(() => (this.backendPromise = null));
+    return this.backendPromise;
+  }
+
+  /** Declare a queue once per app (Celery's `task_create_missing_queues`). */
+  async ensureQueue(queue: string, exchange = '', routingKey = queue): Promise<void> {
+    const key = `${exchange}\u0000${routingKey}\u0000${queue}`;
+    if (this.declaredQueues.has(key)) return;
+    const broker = await this.connectBroker();
+    await broker.declareQueue({ name: queue, exchange: exchange || queue, routingKey });
+    this.declaredQueues.add(key);
+  }
+
+  /** Close the broker and backend connections. */
+  async close(): Promise<void> {
+    const broker = this.brokerPromise;
+    const backend = this.backendPromise;
+    this.brokerPromise = null;
+    this.backendPromise = null;
+    this.declaredQueues.clear();
+    await Promise.allSettled([broker?.then((b) => b.close()), backend?.then((b) => b?.close())]);
+  }
+}

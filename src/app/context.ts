@@ -1,0 +1,42 @@
+/**
+ * The request context of the task currently running in this async call chain. Tasks read it with
+ * `currentTask()`; the publisher reads it to set `parent_id`/`root_id` on tasks sent from a task.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { DeliveryInfo } from '../brokers/types.js';
+
+export interface TaskContext {
+  id: string;
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  retries: number;
+  rootId: string;
+  parentId: string | null;
+  groupId: string | null;
+  groupIndex: number | null;
+  eta: Date | null;
+  expires: Date | null;
+  hostname: string;
+  deliveryInfo: DeliveryInfo;
+  replyTo: string | null;
+  correlationId: string;
+  origin: string | null;
+  /** Seconds, `[hard, soft]`, as the message carried them. */
+  timeLimit: [number | null, number | null];
+  /** Aborted when the task is revoked with terminate, times out, or the worker shuts down cold. */
+  signal: AbortSignal;
+  /** Custom headers the message carried beyond protocol v2's own. */
+  headers: Record<string, unknown>;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+/** The context of the running task, or undefined outside a task. */
+export function currentTask(): TaskContext | undefined {
+  return storage.getStore();
+}
+
+export function runWithTaskContext<T>(context: TaskContext, fn: () => T): T {
+  return storage.run(context, fn);
+}

@@ -1,0 +1,47 @@
+/** Stores STARTED, SUCCESS, FAILURE and REVOKED in the result backend, as Celery's tracer does. */
+import type { ResultMeta, TaskState } from '../../backends/types.js';
+import { exceptionInfo, tracebackText } from '../exceptions.js';
+import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from '../middleware.js';
+import type { TaskRequest } from '../request.js';
+import { buildResultMeta, revokedInfo } from '../result-meta.js';
+
+export class ResultMiddleware implements WorkerMiddleware {
+  readonly name = 'results';
+  private runtime!: WorkerRuntime;
+
+  start(runtime: WorkerRuntime): void {
+    this.runtime = runtime;
+  }
+
+  async beforeExecute(request: TaskRequest): Promise<void> {
+    const track = request.task.options.trackStarted ?? this.runtime.app.conf.taskTrackStarted;
+    if (!track || this.ignored(request)) return;
+    await this.store(request, 'STARTED', { pid: process.pid, hostname: this.runtime.hostname }, null);
+  }
+
+  async afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> {
+    if (outcome.status === 'SUCCESS') {
+      if (!this.ignored(request)) await this.store(request, 'SUCCESS', outcome.value, null);
+      return;
+    }
+    if (this.ignored(request) && !this.runtime.app.conf.taskStoreErrorsEvenIfIgnored) return;
+    await this.store(request, 'FAILURE', exceptionInfo(outcome.error), tracebackText(outcome.error));
+  }
+
+  async afterSkip(request: TaskRequest, skip: Skip): Promise<void> {
+    await this.store(request, 'REVOKED', revokedInfo(skip.reason), null);
+  }
+
+  private ignored(request: TaskRequest): boolean {
+    return Boolean(request.headers.ignore_result) || (request.task.options.ignoreResult ?? this.runtime.app.conf.taskIgnoreResult);
+  }
+
+  private async store(request: TaskRequest, status: TaskState, result: unknown, traceback: string | null): Promise<void> {
+    const backend = this.runtime.backend;
+    if (!backend) return;
+    const meta: ResultMeta = buildResultMeta(request.metaSource(), status, result, traceback, {
+      extended: this.runtime.app.conf.resultExtended,
+    });
+    await backend.storeResult(meta);
+  }
+}

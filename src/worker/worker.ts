@@ -1,0 +1,272 @@
+/**
+ * The worker core: consume, decode, check, schedule, run, settle. Everything else (results,
+ * callbacks, revocation, expiry, leases) is middleware. Shutdown follows Celery's stages: `close()`
+ * is a warm shutdown, `terminate()` a cold one.
+ */
+import { availableParallelism, hostname as osHostname } from 'node:os';
+import type { Celery } from '../app/celery.js';
+import type { ResultBackend } from '../backends/types.js';
+import type { Broker, Delivery, Subscription } from '../brokers/types.js';
+import { MalformedMessageError, NotRegisteredError } from '../errors.js';
+import { decodeTaskMessage } from '../protocol/message.js';
+import type { DecodedTaskMessage } from '../protocol/types.js';
+import type { Logger } from '../utils/logger.js';
+import { EtaScheduler } from './eta.js';
+import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from './middleware.js';
+import { CallbackMiddleware } from './middlewares/callbacks.js';
+import { ExpiryMiddleware } from './middlewares/expiry.js';
+import { LeaseMiddleware } from './middlewares/leases.js';
+import { ResultMiddleware } from './middlewares/results.js';
+import { RevocationMiddleware } from './middlewares/revocation.js';
+import { AsyncPool } from './pool.js';
+import { metaSourceOf, TaskRequest } from './request.js';
+import { buildResultMeta, notRegisteredInfo } from './result-meta.js';
+import { traceRequest } from './trace.js';
+
+export interface WorkerOptions {
+  /** Queues to consume; default the app's `taskDefaultQueue`. */
+  queues?: string[];
+  concurrency?: number;
+  /** Reserved messages per slot; 0 means unlimited. */
+  prefetchMultiplier?: number;
+  /** Node name; default `celery@<hostname>`. */
+  hostname?: string;
+  /** Extra middlewares, run after the built-in ones. */
+  middleware?: WorkerMiddleware[];
+}
+
+type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+export class Worker implements WorkerRuntime {
+  readonly hostname: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly prefetchMultiplier: number;
+  readonly middlewares: WorkerMiddleware[];
+  private state: WorkerState = 'new';
+  private brokerRef: Broker | null = null;
+  private backendRef: ResultBackend | null = null;
+  private subscription: Subscription | null = null;
+  private readonly pool: AsyncPool<TaskRequest>;
+  private readonly eta = new EtaScheduler((request) => this.pool.submit(request));
+  private readonly held = new Set<TaskRequest>();
+  private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
+
+  constructor(
+    readonly app: Celery,
+    options: WorkerOptions = {},
+  ) {
+    const conf = app.conf;
+    this.hostname = options.hostname ?? conf.workerHostname ?? `celery@${osHostname()}`;
+    this.queues = options.queues?.length ? options.queues : [conf.taskDefaultQueue];
+    this.concurrency = options.concurrency ?? conf.workerConcurrency ?? availableParallelism();
+    this.prefetchMultiplier = options.prefetchMultiplier ?? conf.workerPrefetchMultiplier;
+    this.pool = new AsyncPool<TaskRequest>(this.concurrency, (request) => this.execute(request));
+    this.middlewares = [
+      new RevocationMiddleware(),
+      new ExpiryMiddleware(),
+      new LeaseMiddleware(),
+      new ResultMiddleware(),
+      new CallbackMiddleware(),
+      ...(options.middleware ?? []),
+    ];
+  }
+
+  get broker(): Broker {
+    if (!this.brokerRef) throw new Error('worker is not started');
+    return this.brokerRef;
+  }
+
+  get backend(): ResultBackend | null {
+    return this.backendRef;
+  }
+
+  get log(): Logger {
+    return this.app.log;
+  }
+
+  get stats() {
+    return { ...this.counters, active: this.pool.active.length, reserved: this.pool.reserved.length, scheduled: this.eta.scheduled.length };
+  }
+
+  activeRequests(): readonly TaskRequest[] {
+    return this.pool.active;
+  }
+
+  heldRequests(): readonly TaskRequest[] {
+    return [...this.held];
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`worker cannot start from state ${this.state}`);
+    this.state = 'starting';
+    this.brokerRef = await this.app.connectBroker();
+    this.backendRef = await this.app.connectBackend();
+    for (const queue of this.queues) await this.app.ensureQueue(queue);
+    for (const mw of this.middlewares) await mw.start?.(this);
+    const prefetch = this.prefetchMultiplier === 0 ? 0 : this.concurrency * this.prefetchMultiplier;
+    this.subscription = await this.broker.consume(this.queues, (delivery) => void this.receive(delivery), { prefetch });
+    this.state = 'running';
+    this.log.info(
+      { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency, prefetch, broker: this.broker.url, tasks: this.app.taskNames },
+      'worker ready',
+    );
+  }
+
+  /** Warm shutdown: stop consuming, return reserved messages, let running tasks finish. */
+  async close(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    await this.subscription?.cancel();
+    const unstarted = [...this.pool.takeWaiting(), ...this.eta.cancelAll()];
+    await Promise.allSettled(unstarted.map((r) => this.release(r, true, 'warm shutdown')));
+    if (unstarted.length) this.log.info({ count: unstarted.length }, 'returned reserved messages to the broker');
+    await this.pool.whenIdle();
+    await this.stopMiddlewares();
+    this.state = 'stopped';
+    this.log.info({ hostname: this.hostname, ...this.counters }, 'worker stopped');
+  }
+
+  /**
+   * Cold shutdown: abort running tasks and return every unsettled message (acks-late tasks are
+   * redelivered; early-acked ones are not, as in Celery). Does not wait for task code to finish.
+   */
+  async terminate(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopping';
+    await this.subscription?.cancel();
+    for (const request of this.pool.active) request.abort.abort(new Error('worker cold shutdown'));
+    const unsettled = [...this.pool.takeWaiting(), ...this.eta.cancelAll(), ...this.held];
+    await Promise.allSettled(unsettled.map((r) => this.release(r, true, 'cold shutdown')));
+    await this.stopMiddlewares();
+    this.state = 'stopped';
+    this.log.warn({ hostname: this.hostname, returned: unsettled.length }, 'worker terminated (cold shutdown)');
+  }
+
+  private async stopMiddlewares(): Promise<void> {
+    for (const mw of [...this.middlewares].reverse()) {
+      try {
+        await mw.stop?.();
+      } catch (err) {
+        this.log.error({ middleware: mw.name, err: (err as Error).message }, 'middleware stop failed');
+      }
+    }
+  }
+
+  /** Entry point for every delivery. Never throws: a bad message is rejected and logged. */
+  private async receive(delivery: Delivery): Promise<void> {
+    this.counters.received++;
+    let decoded: DecodedTaskMessage;
+    try {
+      decoded = decodeTaskMessage(delivery.message, this.app.conf.acceptContent);
+    } catch (err) {
+      const reason = err instanceof MalformedMessageError ? err.message : `undecodable message: ${(err as Error).message}`;
+      this.counters.rejected++;
+      this.log.error({ queue: delivery.queue, deliveryTag: delivery.deliveryTag, reason }, 'rejected malformed message');
+      await delivery.reject(false, reason).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'reject failed'));
+      return;
+    }
+    const task = this.app.getTask(decoded.headers.task);
+    if (!task) {
+      await this.rejectUnregistered(decoded, delivery);
+      return;
+    }
+    const request = new TaskRequest(decoded, delivery, task, this.hostname);
+    this.held.add(request);
+    try {
+      if (await this.skipIfNeeded(request)) return;
+      if (await this.eta.schedule(request)) {
+        if (request.isSettled) this.held.delete(request);
+        return;
+      }
+      if (this.state !== 'running' && this.state !== 'starting') {
+        await this.release(request, true, 'worker stopping');
+        return;
+      }
+      this.pool.submit(request);
+    } catch (err) {
+      this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not schedule request');
+      await this.release(request, true, 'scheduling error');
+    }
+  }
+
+  private async rejectUnregistered(decoded: DecodedTaskMessage, delivery: Delivery): Promise<void> {
+    const error = new NotRegisteredError(decoded.headers.task);
+    this.counters.rejected++;
+    this.log.error({ id: decoded.headers.id, task: decoded.headers.task, queue: delivery.queue }, `Received unregistered task of type '${decoded.headers.task}'`);
+    try {
+      const meta = buildResultMeta(metaSourceOf(decoded, delivery, this.hostname), 'FAILURE', notRegisteredInfo(decoded.headers.task), error.stack ?? null, {
+        extended: this.app.conf.resultExtended,
+      });
+      await this.backend?.storeResult(meta);
+    } finally {
+      await delivery.reject(false, error.message).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'reject failed'));
+    }
+  }
+
+  /** Ask the middlewares whether to skip; a skipped request is acked and stored REVOKED. */
+  private async skipIfNeeded(request: TaskRequest): Promise<boolean> {
+    let skip: Skip | null = null;
+    for (const mw of this.middlewares) {
+      skip = mw.shouldSkip?.(request) ?? null;
+      if (skip) break;
+    }
+    if (!skip) return false;
+    this.counters.skipped++;
+    this.log.info({ id: request.id, task: request.name, reason: skip.reason }, 'task skipped');
+    await this.runHooks('afterSkip', (mw) => mw.afterSkip?.(request, skip));
+    await this.release(request, false);
+    return true;
+  }
+
+  private async execute(request: TaskRequest): Promise<void> {
+    if (this.state === 'stopped') return;
+    if (await this.skipIfNeeded(request)) return;
+    const acksLate = request.task.options.acksLate ?? this.app.conf.taskAcksLate;
+    if (!acksLate) await request.ack();
+    request.startedAt = Date.now();
+    await this.runHooks('beforeExecute', (mw) => mw.beforeExecute?.(request));
+    const outcome = await traceRequest(request);
+    this.logOutcome(request, outcome);
+    await this.runHooks('afterExecute', (mw) => mw.afterExecute?.(request, outcome));
+    if (acksLate) {
+      const ackFailure = request.task.options.acksOnFailureOrTimeout ?? this.app.conf.taskAcksOnFailureOrTimeout;
+      if (outcome.status === 'FAILURE' && !ackFailure) await this.release(request, false, 'task failed');
+      else await request.ack();
+    }
+    this.held.delete(request);
+  }
+
+  private logOutcome(request: TaskRequest, outcome: Outcome): void {
+    const seconds = Number((outcome.runtimeMs / 1000).toFixed(6));
+    if (outcome.status === 'SUCCESS') {
+      this.counters.succeeded++;
+      this.log.info({ id: request.id, task: request.name, runtime: seconds }, `Task ${request.name}[${request.id}] succeeded in ${seconds}s`);
+    } else {
+      this.counters.failed++;
+      const err = outcome.error as Error;
+      this.log.error({ id: request.id, task: request.name, runtime: seconds, err: err?.message ?? String(err) }, `Task ${request.name}[${request.id}] raised unexpected: ${err?.name ?? 'Error'}`);
+    }
+  }
+
+  private async runHooks(hook: string, call: (mw: WorkerMiddleware) => unknown): Promise<void> {
+    for (const mw of this.middlewares) {
+      try {
+        await call(mw);
+      } catch (err) {
+        this.log.error({ middleware: mw.name, hook, err: (err as Error).message }, 'middleware hook failed');
+      }
+    }
+  }
+
+  /** Settle a request that will not run here: ack (`requeue` false) or give it back (true). */
+  private async release(request: TaskRequest, requeue: boolean, reason?: string): Promise<void> {
+    this.held.delete(request);
+    try {
+      if (requeue) await request.reject(true, reason);
+      else await request.ack();
+    } catch (err) {
+      this.log.error({ id: request.id, err: (err as Error).message }, 'could not settle message');
+    }
+  }
+}
