@@ -17,10 +17,13 @@ export interface EnvelopeRoute {
 
 /** Serialize a message for a virtual transport, adding what kombu adds at publish time. */
 export function encodeEnvelope(message: TransportMessage, route: EnvelopeRoute): string {
+  // kombu passes priority to the channel separately and `prepare_message` adds it after
+  // delivery_info, so it is moved there to keep Celery's key order.
+  const { priority, ...rest } = message.properties;
   const properties: MessageProperties = {
-    ...message.properties,
+    ...rest,
     delivery_info: { exchange: route.exchange, routing_key: route.routingKey },
-    priority: route.priority ?? message.properties.priority ?? 0,
+    priority: route.priority ?? priority ?? 0,
     body_encoding: 'base64',
     delivery_tag: randomUUID(),
   };

@@ -16,7 +16,7 @@ function write(value: unknown, seen: Set<object>): string {
     case 'number':
       if (Number.isNaN(value)) return 'NaN';
       if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
-      return String(value);
+      return formatFiniteNumber(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
@@ -42,6 +42,19 @@ function write(value: unknown, seen: Set<object>): string {
   } finally {
     seen.delete(obj);
   }
+}
+
+/**
+ * A finite number as Python's `repr(float)` writes it: the same shortest round-trip digits as JS,
+ * but scientific notation below 1e-4 with a two-digit exponent (`1e-05`, where JS writes `0.00001`).
+ * Integral values are written as integers, which is what a Python `int` would give.
+ */
+export function formatFiniteNumber(value: number): string {
+  if (Number.isInteger(value) || value === 0) return String(value);
+  const [mantissa, exponentText] = value.toExponential().split('e') as [string, string];
+  const exponent = Number(exponentText);
+  if (exponent >= -4) return String(value);
+  return `${mantissa}e-${String(-exponent).padStart(2, '0')}`;
 }
 
 function writeEntries(entries: [string, unknown][], seen: Set<object>): string {
