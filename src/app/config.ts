@@ -87,7 +87,7 @@ function parseEnvText(spec: SettingSpec, raw: string): unknown {
       throw new ConfigurationError(spec.env ?? spec.celery, 'expected a JSON object');
     }
   }
-  if (typeof sample === 'number' || (sample === null && spec.schema.safeParse(0).success)) {
+  if (typeof sample === 'number' || (sample === null && spec.schema.safeParse(1).success)) {
     const n = Number(text);
     return Number.isNaN(n) ? text : n;
   }

@@ -47,6 +47,8 @@ export interface ChannelOps {
   extend(tag: string, seconds: number): Promise<void>;
   purge(queue: string): Promise<number>;
   size(queue: string): Promise<number>;
+  /** Messages of `queue` kept by `deadLetter`; optional for stores without a dead-letter area. */
+  deadLetterCount?(queue: string): Promise<number>;
   bind(binding: Binding): Promise<void>;
   /** Queues bound to `exchange` with `routingKey` (direct matching). */
   lookup(exchange: string, routingKey: string): Promise<string[]>;

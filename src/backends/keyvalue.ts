@@ -1,0 +1,288 @@
+/**
+ * Result backends over a plain key-value store, after Celery's `BaseKeyValueStoreBackend`: results are
+ * stored as `celery-task-meta-<id>` and groups as `celery-taskset-meta-<gid>` in Celery's own JSON, so
+ * Python and TypeScript read each other's results. Stores (memory, SQLite, later Redis) only get, set
+ * and announce changes; everything else lives here, once.
+ */
+import { CeleriacError, ConfigurationError, TimeoutError } from '../errors.js';
+import { isRecord } from '../protocol/envelope.js';
+import { dumps, loads } from '../protocol/pyjson.js';
+import { redactUrl } from '../utils/url.js';
+import { READY_STATES, type ResultBackend, type ResultMeta, type WaitOptions } from './types.js';
+
+export const TASK_KEY_PREFIX = 'celery-task-meta-';
+export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
+
+export const taskKey = (taskId: string): string => `${TASK_KEY_PREFIX}${taskId}`;
+export const groupKey = (groupId: string): string => `${GROUP_KEY_PREFIX}${groupId}`;
+
+export interface KeyValueStore {
+  get(key: string): Promise<string | null>;
+  mget(keys: string[]): Promise<(string | null)[]>;
+  /** `ttlSeconds` null keeps the value until deleted. */
+  set(key: string, value: string, ttlSeconds: number | null): Promise<void>;
+  delete(key: string): Promise<void>;
+  /**
+   * Call `listener` when `key` may have changed (spurious calls are allowed: the caller re-reads).
+   * Returns the unsubscribe function. Stores that cannot notify omit this and are polled.
+   */
+  onChange?(key: string, listener: () => void): () => void;
+  /** Delete expired entries, returning how many; stores with native expiry omit it. */
+  cleanup?(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** How result values are turned into stored text (JSON by default; msgpack can plug in later). */
+export interface ResultCodec {
+  encode(value: unknown): string;
+  decode(text: string): unknown;
+}
+
+export const JSON_CODEC: ResultCodec = { encode: dumps, decode: loads };
+
+export interface KeyValueBackendOptions {
+  /** Backend name, e.g. `sqlite`. */
+  backend: string;
+  /** URL; redacted before it is stored. */
+  url: string;
+  /** Opens the store; called once, on `connect()` or the first operation. */
+  open: () => KeyValueStore | Promise<KeyValueStore>;
+  /** Seconds results are kept (Celery's `result_expires`); null or 0 keeps them forever. Default 1 day. */
+  resultExpires?: number | null;
+  codec?: ResultCodec;
+  /** Polling bounds for stores without change notification, ms. */
+  pollInitialMs?: number;
+  pollMaxMs?: number;
+}
+
+/** Validate Celery's `result_expires`: seconds, or null for never. */
+export function checkResultExpires(value: unknown): number | null {
+  if (value === undefined) return 86400;
+  if (value === null || value === 0) return null;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigurationError('result_expires', `expected seconds >= 0 or null, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** Per-key listener sets for stores implementing `onChange`. */
+export class KeyListeners {
+  private readonly byKey = new Map<string, Set<() => void>>();
+
+  add(key: string, listener: () => void): () => void {
+    let set = this.byKey.get(key);
+    if (!set) this.byKey.set(key, (set = new Set()));
+    // Wrapped so the same function can be registered twice and removed independently.
+    const entry = (): void => listener();
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+      if (set.size === 0 && this.byKey.get(key) === set) this.byKey.delete(key);
+    };
+  }
+
+  notify(key: string): void {
+    for (const listener of [...(this.byKey.get(key) ?? [])]) listener();
+  }
+
+  keys(): string[] {
+    return [...this.byKey.keys()];
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+}
+
+export class KeyValueResultBackend implements ResultBackend {
+  readonly backend: string;
+  readonly url: string;
+  readonly resultExpires: number | null;
+  private readonly codec: ResultCodec;
+  private readonly pollInitialMs: number;
+  private readonly pollMaxMs: number;
+  private store: KeyValueStore | null = null;
+  private opening: Promise<KeyValueStore> | null = null;
+  private closed = false;
+  /** Rejecters of waits in progress, so close() does not leave callers hanging. */
+  private readonly waits = new Set<(err: Error) => void>();
+
+  constructor(private readonly options: KeyValueBackendOptions) {
+    this.backend = options.backend;
+    this.url = redactUrl(options.url);
+    this.resultExpires = checkResultExpires(options.resultExpires);
+    this.codec = options.codec ?? JSON_CODEC;
+    this.pollInitialMs = options.pollInitialMs ?? 20;
+    this.pollMaxMs = options.pollMaxMs ?? 500;
+  }
+
+  async connect(): Promise<void> {
+    await this.getStore();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const closedError = new CeleriacError(`result backend ${this.url} was closed while waiting for a result`);
+    for (const reject of [...this.waits]) reject(closedError);
+    const store = this.store ?? (await this.opening?.catch(() => null));
+    await store?.close();
+  }
+
+  /** The underlying store (opened on first use). */
+  getStore(): Promise<KeyValueStore> {
+    if (this.closed) return Promise.reject(new CeleriacError(`result backend ${this.url} is closed`));
+    if (this.store) return Promise.resolve(this.store);
+    this.opening ??= (async () => {
+      try {
+        this.store = await this.options.open();
+        return this.store;
+      } catch (err) {
+        this.opening = null;
+        throw err;
+      }
+    })();
+    return this.opening;
+  }
+
+  async storeResult(meta: ResultMeta): Promise<void> {
+    if (typeof meta.task_id !== 'string' || !meta.task_id) throw new TypeError('storeResult: meta.task_id is required');
+    const store = await this.getStore();
+    // Celery's dedup guard: a late duplicate must not turn a stored SUCCESS into anything else.
+    const current = await store.get(taskKey(meta.task_id));
+    if (current !== null && this.decodeMeta(current, meta.task_id).status === 'SUCCESS') return;
+    await store.set(taskKey(meta.task_id), this.codec.encode(meta), this.resultExpires);
+  }
+
+  async getTaskMeta(taskId: string): Promise<ResultMeta> {
+    const raw = await (await this.getStore()).get(taskKey(taskId));
+    return raw === null ? pending(taskId) : this.decodeMeta(raw, taskId);
+  }
+
+  /** Several metas in one store round trip (group results). */
+  async getTaskMetas(taskIds: string[]): Promise<ResultMeta[]> {
+    const raws = await (await this.getStore()).mget(taskIds.map(taskKey));
+    return raws.map((raw, i) => {
+      const id = taskIds[i] as string;
+      return raw === null ? pending(id) : this.decodeMeta(raw, id);
+    });
+  }
+
+  waitForResult(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
+    const { timeout, signal } = options;
+    return new Promise<ResultMeta>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      let finished = false;
+      let timer: NodeJS.Timeout | undefined;
+      let pollTimer: NodeJS.Timeout | undefined;
+      let unsubscribe = (): void => undefined;
+      const finish = (settle: () => void): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        clearTimeout(pollTimer);
+        unsubscribe();
+        signal?.removeEventListener('abort', onAbort);
+        this.waits.delete(onClose);
+        settle();
+      };
+      const onAbort = (): void => finish(() => reject(signal?.reason));
+      const onClose = (err: Error): void => finish(() => reject(err));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waits.add(onClose);
+      if (timeout !== undefined) {
+        timer = setTimeout(
+          () => finish(() => reject(new TimeoutError(`The operation timed out waiting for task ${taskId} (${timeout} ms)`))),
+          timeout,
+        );
+      }
+      // One read at a time; a change announced during a read triggers one more read afterwards.
+      let reading = false;
+      let again = false;
+      const check = async (): Promise<void> => {
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const meta = await this.getTaskMeta(taskId);
+            if (READY_STATES.has(meta.status)) return finish(() => resolve(meta));
+          } while (again && !finished);
+        } catch (err) {
+          finish(() => reject(err));
+        } finally {
+          reading = false;
+        }
+      };
+      const start = (store: KeyValueStore): void => {
+        if (finished) return;
+        if (store.onChange) {
+          unsubscribe = store.onChange(taskKey(taskId), () => void check());
+          void check(); // the result may have landed before we subscribed
+          return;
+        }
+        let delay = this.pollInitialMs;
+        const poll = async (): Promise<void> => {
+          await check();
+          if (finished) return;
+          pollTimer = setTimeout(() => void poll(), delay);
+          delay = Math.min(this.pollMaxMs, delay * 2);
+        };
+        void poll();
+      };
+      this.getStore()
+        .then(start)
+        .catch((err: unknown) => finish(() => reject(err)));
+    });
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await (await this.getStore()).delete(taskKey(taskId));
+  }
+
+  async saveGroup(groupId: string, taskIds: string[]): Promise<void> {
+    // GroupResult.as_tuple(): ((gid, parent), [((tid, parent), None), ...])
+    const value = { result: [[groupId, null], taskIds.map((id) => [[id, null], null])] };
+    await (await this.getStore()).set(groupKey(groupId), this.codec.encode(value), this.resultExpires);
+  }
+
+  async restoreGroup(groupId: string): Promise<string[] | null> {
+    const raw = await (await this.getStore()).get(groupKey(groupId));
+    if (raw === null) return null;
+    const decoded = this.codec.decode(raw);
+    const members = isRecord(decoded) && Array.isArray(decoded.result) ? decoded.result[1] : undefined;
+    if (!Array.isArray(members)) throw new CeleriacError(`stored group ${groupId} is not Celery's group format`);
+    return members.map((member: unknown) => {
+      // A member is ((id, parent), None); nested groups are ((gid, parent), [...]): the id comes first either way.
+      const head: unknown = Array.isArray(member) ? member[0] : member;
+      const id: unknown = Array.isArray(head) ? head[0] : head;
+      if (typeof id !== 'string') throw new CeleriacError(`stored group ${groupId} has a member without an id`);
+      return id;
+    });
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    await (await this.getStore()).delete(groupKey(groupId));
+  }
+
+  async cleanup(): Promise<number> {
+    const store = await this.getStore();
+    return store.cleanup ? store.cleanup() : 0;
+  }
+
+  private decodeMeta(raw: string, taskId: string): ResultMeta {
+    const decoded = this.codec.decode(raw);
+    if (!isRecord(decoded) || typeof decoded.status !== 'string') {
+      throw new CeleriacError(`stored result of task ${taskId} is not a Celery result meta`);
+    }
+    return { ...decoded, task_id: typeof decoded.task_id === 'string' ? decoded.task_id : taskId } as ResultMeta;
+  }
+}
+
+/** What Celery reports for an id it has no result for. */
+function pending(taskId: string): ResultMeta {
+  return { status: 'PENDING', result: null, traceback: null, children: [], date_done: null, task_id: taskId };
+}

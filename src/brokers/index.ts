@@ -1,0 +1,34 @@
+/**
+ * `createBroker(url)`: pick the transport from the URL scheme. Configuration errors (unknown scheme,
+ * bad path, bad transport option) are thrown here, before anything is opened.
+ */
+import { ConfigurationError } from '../errors.js';
+import { redactUrl, urlScheme } from '../utils/url.js';
+import { createMemoryBroker } from './memory/index.js';
+import { createSqliteBroker, SQLITE_BROKER_SCHEMES } from './sqlite/index.js';
+import type { Broker } from './types.js';
+import type { BrokerLogger } from './virtual/options.js';
+
+export type { BrokerLogger } from './virtual/options.js';
+export { VirtualBroker, type VirtualBrokerOptions } from './virtual/virtual-broker.js';
+export { createMemoryBroker, resetMemoryBroker } from './memory/index.js';
+export { createSqliteBroker } from './sqlite/index.js';
+
+type BrokerFactory = (url: string, transportOptions?: Record<string, unknown>, logger?: BrokerLogger) => Broker;
+
+const FACTORIES: Record<string, BrokerFactory> = {
+  memory: createMemoryBroker,
+  ...Object.fromEntries(SQLITE_BROKER_SCHEMES.map((scheme) => [scheme, createSqliteBroker])),
+};
+
+export const SUPPORTED_BROKER_SCHEMES: readonly string[] = Object.keys(FACTORIES);
+
+export function createBroker(url: string, transportOptions?: Record<string, unknown>, hooks?: BrokerLogger): Broker {
+  const scheme = urlScheme(url);
+  const factory = scheme ? FACTORIES[scheme] : undefined;
+  if (!factory) {
+    const supported = SUPPORTED_BROKER_SCHEMES.map((s) => `${s}://`).join(', ');
+    throw new ConfigurationError('broker_url', `unsupported broker URL ${redactUrl(url)}; supported schemes: ${supported}`);
+  }
+  return factory(url, transportOptions, hooks);
+}

@@ -1,0 +1,244 @@
+/**
+ * The consume loop and delivery objects shared by every virtual transport (kombu's virtual `QoS` and
+ * `Channel.basic_consume` in one place): client-side prefetch, fetch-next-on-complete, round-robin
+ * queue rotation, and error reporting with a capped backoff so a flaky store never kills the loop.
+ */
+import type { Delivery, DeliveryInfo, Subscription } from '../types.js';
+import type { TransportMessage } from '../../protocol/types.js';
+import type { ChannelOps, ReservedMessage } from './channel.js';
+import type { BrokerLogger } from './options.js';
+
+export interface ConsumerSettings {
+  /** How long one `reserve` call may block waiting for messages, ms. */
+  reserveWaitMs: number;
+  /** How many messages one `reserve` may take when prefetch is 0 (unlimited). */
+  unlimitedBatch: number;
+  /** Backoff after a failed `reserve`: first delay and cap, ms. */
+  retryInitialMs: number;
+  retryMaxMs: number;
+}
+
+export interface ConsumerContext extends ConsumerSettings {
+  channel: ChannelOps;
+  logger?: BrokerLogger;
+  /** Broker-wide set of deliveries not yet settled, so `close()` can return them to their queues. */
+  unsettled: Set<VirtualDelivery>;
+  onCancelled(consumer: Consumer): void;
+}
+
+export function checkPrefetch(prefetch: number): number {
+  if (!Number.isInteger(prefetch) || prefetch < 0) {
+    throw new RangeError(`prefetch must be an integer >= 0 (0 = unlimited), got ${prefetch}`);
+  }
+  return prefetch;
+}
+
+export class Consumer implements Subscription {
+  private inFlightCount = 0;
+  private active = true;
+  private readonly abort = new AbortController();
+  private wakeUp: (() => void) | null = null;
+  /** Current round-robin cycle of the subscribed queues. */
+  private readonly order: string[];
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly ctx: ConsumerContext,
+    queues: string[],
+    private readonly onMessage: (delivery: Delivery) => void,
+    private prefetch: number,
+  ) {
+    this.order = [...queues];
+    this.loop = this.run().catch((err: unknown) => {
+      // Only a bug gets here (reserve errors are retried inside); never let it pass silently.
+      this.active = false;
+      this.ctx.onCancelled(this);
+      this.ctx.logger?.error('broker: consumer loop stopped unexpectedly', { err, queues: this.order });
+    });
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
+  }
+
+  setPrefetch(prefetch: number): void {
+    this.prefetch = checkPrefetch(prefetch);
+    this.wake();
+  }
+
+  async cancel(): Promise<void> {
+    if (this.active) {
+      this.active = false;
+      this.abort.abort();
+      this.wake();
+      this.ctx.onCancelled(this);
+    }
+    await this.loop;
+  }
+
+  /** Called by a delivery once its ack/reject/defer has reached the store. */
+  settled(delivery: VirtualDelivery): void {
+    this.inFlightCount--;
+    this.ctx.unsettled.delete(delivery);
+    this.wake();
+  }
+
+  private wake(): void {
+    const wake = this.wakeUp;
+    this.wakeUp = null;
+    wake?.();
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (this.active) {
+      const capacity = this.prefetch === 0 ? this.ctx.unlimitedBatch : this.prefetch - this.inFlightCount;
+      if (capacity <= 0) {
+        // Fetch-next-on-complete: sleep until a delivery settles (or prefetch grows), no timer.
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+        continue;
+      }
+      let batch: ReservedMessage[];
+      try {
+        batch = await this.ctx.channel.reserve([...this.order], capacity, this.ctx.reserveWaitMs, this.abort.signal);
+        failures = 0;
+      } catch (err) {
+        if (!this.active) break;
+        const retryInMs = Math.min(this.ctx.retryMaxMs, this.ctx.retryInitialMs * 2 ** failures);
+        failures++;
+        this.ctx.logger?.error('broker: reserving messages failed; retrying', {
+          err,
+          queues: this.order,
+          attempt: failures,
+          retryInMs,
+        });
+        await sleep(retryInMs, this.abort.signal);
+        continue;
+      }
+      for (let i = 0; i < batch.length; i++) {
+        if (!this.active) {
+          // Cancelled while this batch was in hand: its rest was never shown to the caller.
+          await this.giveBack(batch.slice(i));
+          break;
+        }
+        const reserved = batch[i] as ReservedMessage;
+        this.rotate(reserved.queue);
+        this.dispatch(reserved);
+      }
+    }
+  }
+
+  /** kombu's `_rotate_cycle`: the queue just served goes to the end, so busy queues cannot starve others. */
+  private rotate(queue: string): void {
+    const at = this.order.indexOf(queue);
+    if (at === -1 || this.order.length < 2) return;
+    this.order.splice(at, 1);
+    this.order.push(queue);
+  }
+
+  private dispatch(reserved: ReservedMessage): void {
+    const delivery = new VirtualDelivery(reserved, this.ctx.channel, this);
+    this.inFlightCount++;
+    this.ctx.unsettled.add(delivery);
+    try {
+      this.onMessage(delivery);
+    } catch (err) {
+      // The delivery stays unsettled: visibility timeout or close() brings it back.
+      this.ctx.logger?.error('broker: message callback threw', { err, queue: reserved.queue, deliveryTag: reserved.tag });
+    }
+  }
+
+  private async giveBack(rest: ReservedMessage[]): Promise<void> {
+    for (const reserved of rest) {
+      try {
+        await this.ctx.channel.requeue(reserved.tag);
+      } catch (err) {
+        this.ctx.logger?.error('broker: could not return a reserved message on cancel', { err, deliveryTag: reserved.tag });
+      }
+    }
+  }
+}
+
+export class VirtualDelivery implements Delivery {
+  readonly message: TransportMessage;
+  readonly queue: string;
+  readonly deliveryTag: string;
+  readonly redelivered: boolean;
+  readonly deliveryInfo: DeliveryInfo;
+  /** The first settle's promise; later settles return it instead of touching the store again. */
+  private settling: Promise<void> | null = null;
+
+  constructor(
+    reserved: ReservedMessage,
+    private readonly channel: ChannelOps,
+    private readonly owner: Consumer,
+  ) {
+    this.message = reserved.message;
+    this.queue = reserved.queue;
+    this.deliveryTag = reserved.tag;
+    this.redelivered = reserved.redelivered;
+    this.deliveryInfo = {
+      exchange: reserved.exchange,
+      routing_key: reserved.routingKey,
+      priority: reserved.priority,
+      redelivered: reserved.redelivered,
+    };
+  }
+
+  ack(): Promise<void> {
+    return this.settle(() => this.channel.ack(this.deliveryTag));
+  }
+
+  reject(requeue: boolean, reason?: string): Promise<void> {
+    return this.settle(() =>
+      requeue ? this.channel.requeue(this.deliveryTag) : this.channel.deadLetter(this.deliveryTag, reason ?? 'rejected'),
+    );
+  }
+
+  deferUntil(when: Date): Promise<void> {
+    if (!(when instanceof Date) || Number.isNaN(when.getTime())) {
+      return Promise.reject(new TypeError('deferUntil needs a valid Date'));
+    }
+    return this.settle(() => this.channel.defer(this.deliveryTag, when));
+  }
+
+  async extendVisibility(seconds: number): Promise<void> {
+    if (!Number.isFinite(seconds) || seconds <= 0) throw new RangeError(`extendVisibility needs seconds > 0, got ${seconds}`);
+    if (this.settling) return; // settled or settling: nothing left to extend
+    await this.channel.extend(this.deliveryTag, seconds);
+  }
+
+  private settle(op: () => Promise<void>): Promise<void> {
+    if (this.settling) return this.settling;
+    let started: Promise<void>;
+    try {
+      started = op();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    const attempt = started.then(
+      () => this.owner.settled(this),
+      (err: unknown) => {
+        // Not settled after all: the caller may retry, and close() will still return the message.
+        this.settling = null;
+        throw err;
+      },
+    );
+    this.settling = attempt;
+    return attempt;
+  }
+}
+
+/** Resolve after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * Validation of transport options shared by the virtual transports and the store-backed result
+ * backends. Options arrive as an untyped record from configuration, so every read checks the type and
+ * range and names the offending option; a typo'd value fails at startup, not hours later.
+ */
+import { ConfigurationError } from '../../errors.js';
+
+/** Something logger-like: the broker reports through it instead of importing a logger. */
+export interface BrokerLogger {
+  warn(msg: string, obj?: Record<string, unknown>): void;
+  error(msg: string, obj?: Record<string, unknown>): void;
+}
+
+export interface SecondsOption {
+  /** camelCase name; kombu's snake_case spelling is accepted too. */
+  name: string;
+  default: number;
+  /** Smallest allowed value (inclusive unless `exclusiveMin`). */
+  min: number;
+  exclusiveMin?: boolean;
+  max?: number;
+}
+
+/**
+ * Read a number of seconds from `options`, accepting `fooBar` and `foo_bar`. `setting` is the
+ * configuration setting the options came from, e.g. `broker_transport_options`.
+ */
+export function readSeconds(options: Record<string, unknown> | undefined, setting: string, spec: SecondsOption): number {
+  const snake = spec.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const key = options && spec.name in options ? spec.name : snake;
+  const raw = options?.[key];
+  if (raw === undefined || raw === null) return spec.default;
+  const where = `${setting}.${key}`;
+  if (typeof raw !== 'number' || !Number.isFinite(raw)) {
+    throw new ConfigurationError(where, `expected a number of seconds, got ${JSON.stringify(raw)}`);
+  }
+  const tooSmall = spec.exclusiveMin ? raw <= spec.min : raw < spec.min;
+  if (tooSmall || (spec.max !== undefined && raw > spec.max)) {
+    const lower = spec.exclusiveMin ? `> ${spec.min}` : `>= ${spec.min}`;
+    const upper = spec.max !== undefined ? ` and <= ${spec.max}` : '';
+    throw new ConfigurationError(where, `must be ${lower}${upper} seconds, got ${raw}`);
+  }
+  return raw;
+}
