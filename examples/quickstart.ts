@@ -3,6 +3,7 @@
  * prints their results, then shuts the worker down (warm shutdown) and exits 0.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { RemoteTaskError } from 'celeriac';
 import { add, app, fail, hello, mul } from './tasks.js';
@@ -25,9 +26,12 @@ try {
   const later = await add.applyAsync([40, 2], undefined, { countdown: 1 });
   console.log(`add(40, 2) with a 1 s countdown = ${await later.get({ timeout })}`);
 
-  // link: the result of add(3, 4) is passed as the first argument of mul(_, 10).
-  const linked = await add.applyAsync([3, 4], undefined, { link: mul.s(10) });
-  console.log(`add(3, 4) linked to mul(_, 10)  : add = ${await linked.get({ timeout })}`);
+  // link: the result of add(3, 4) becomes the first argument of mul(_, 10); giving the callback
+  // signature a task id lets us wait for its result too.
+  const callbackId = randomUUID();
+  const linked = await add.applyAsync([3, 4], undefined, { link: mul.s(10).set({ task_id: callbackId }) });
+  const product = await app.AsyncResult<number>(callbackId).get({ timeout });
+  console.log(`add(3, 4) → linked mul(_, 10)    = ${await linked.get({ timeout })} → ${product}`);
 
   const byName = await app.sendTask<number>('tasks.mul', [6, 7]);
   console.log(`sendTask('tasks.mul', [6, 7])   = ${await byName.get({ timeout })}`);

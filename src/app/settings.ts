@@ -107,9 +107,9 @@ export const SETTINGS = {
   resultSerializer: {
     celery: 'result_serializer',
     env: 'CELERIAC_RESULT_SERIALIZER',
-    schema: z.enum(['json', 'msgpack', 'yaml']),
+    schema: z.enum(['json']),
     default: 'json',
-    description: 'Serializer for stored results.',
+    description: 'Serializer for stored results. Only `json` for now: msgpack results need binary values, which arrive with the Redis backend.',
   },
   acceptContent: {
     celery: 'accept_content',
@@ -166,20 +166,6 @@ export const SETTINGS = {
     schema: z.boolean(),
     default: true,
     description: 'With acks late: ack failed tasks (true) or reject them without requeue (false).',
-  },
-  taskTimeLimit: {
-    celery: 'task_time_limit',
-    env: 'CELERIAC_TASK_TIME_LIMIT',
-    schema: optionalSeconds,
-    default: null,
-    description: 'Default hard time limit, seconds.',
-  },
-  taskSoftTimeLimit: {
-    celery: 'task_soft_time_limit',
-    env: 'CELERIAC_TASK_SOFT_TIME_LIMIT',
-    schema: optionalSeconds,
-    default: null,
-    description: 'Default soft time limit, seconds.',
   },
   taskPublishRetry: {
     celery: 'task_publish_retry',
