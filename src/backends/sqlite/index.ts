@@ -6,14 +6,7 @@
  * polling interval, only while someone waits).
  */
 import type { EventEmitter } from 'node:events';
-import {
-  acquireHub,
-  migrate,
-  openDatabase,
-  releaseHub,
-  sqlitePathFromUrl,
-  type SqliteDatabase,
-} from '../../brokers/sqlite/database.js';
+import { openComponentDatabase, releaseHub, sqlitePathFromUrl, type SqliteDatabase } from '../../brokers/sqlite/database.js';
 import { readSeconds } from '../../brokers/virtual/options.js';
 import { KeyListeners, KeyValueResultBackend, type KeyValueStore, type ResultCodec } from '../keyvalue.js';
 
@@ -49,16 +42,10 @@ export class SqliteKeyValueStore implements KeyValueStore {
   private readonly sql;
 
   constructor(private readonly options: SqliteStoreOptions) {
-    const { db, realPath } = openDatabase(options.file);
-    try {
-      migrate(db, 'result_backend', SCHEMA);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    const { db, realPath, hub } = openComponentDatabase(options.file, 'result_backend', SCHEMA);
     this.db = db;
     this.realPath = realPath;
-    this.hub = acquireHub(realPath);
+    this.hub = hub;
     this.sql = {
       get: db.prepare('SELECT value FROM celeriac_kv WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)').pluck(),
       set: db.prepare(

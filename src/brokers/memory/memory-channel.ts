@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { decodeEnvelope, encodeEnvelope, markRedelivered } from '../../protocol/envelope.js';
+import { decodeEnvelope, encodeEnvelope } from '../../protocol/envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import type { Binding, ChannelOps, ReservedMessage, StoredMessageMeta } from '../virtual/channel.js';
+import { reservedFromEnvelope, type Binding, type ChannelOps, type ReservedMessage, type StoredMessageMeta } from '../virtual/channel.js';
 import type { BrokerLogger } from '../virtual/options.js';
 import { PUT_EVENT, reserveWithWait } from '../virtual/wait.js';
 
@@ -225,23 +225,15 @@ export class MemoryChannel implements ChannelOps {
         while (bucket.length > 0 && out.length < max) {
           const row = bucket.shift() as Row;
           if (row.tag) this.state.tags.delete(row.tag);
-          const redelivered = row.deliveryCount > 0;
+          const previousDeliveries = row.deliveryCount;
           row.deliveryCount++;
           row.tag = randomUUID();
           row.visibleAt = now + this.options.visibilityTimeout * 1000;
           row.where = 'reserved';
           q.reserved.add(row);
           this.state.tags.set(row.tag, row);
-          const message = decodeEnvelope(row.payload);
-          out.push({
-            tag: row.tag,
-            queue: row.queue,
-            exchange: row.exchange,
-            routingKey: row.routingKey,
-            priority: row.priority,
-            redelivered,
-            message: redelivered ? markRedelivered(message) : message,
-          });
+          const meta = { exchange: row.exchange, routingKey: row.routingKey, priority: row.priority };
+          out.push(reservedFromEnvelope(row.tag, row.queue, meta, row.payload, previousDeliveries));
         }
       }
     }

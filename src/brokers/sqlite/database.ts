@@ -88,6 +88,23 @@ export function migrate(db: SqliteDatabase, component: string, steps: readonly s
   }).immediate();
 }
 
+export interface ComponentDatabase extends OpenedDatabase {
+  /** Wakes this process's other connections to the same file (see `acquireHub`). */
+  hub: EventEmitter;
+}
+
+/** Open the file, bring `component`'s tables to the latest schema, and join the file's wake-up hub. */
+export function openComponentDatabase(path: string, component: string, steps: readonly string[]): ComponentDatabase {
+  const { db, realPath } = openDatabase(path);
+  try {
+    migrate(db, component, steps);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return { db, realPath, hub: acquireHub(realPath) };
+}
+
 const hubs = new Map<string, { emitter: EventEmitter; refs: number }>();
 
 /**

@@ -9,12 +9,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { decodeEnvelope, encodeEnvelope, markRedelivered } from '../../protocol/envelope.js';
+import { encodeEnvelope } from '../../protocol/envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import type { Binding, ChannelOps, ReservedMessage, StoredMessageMeta } from '../virtual/channel.js';
+import { reservedFromEnvelope, type Binding, type ChannelOps, type ReservedMessage, type StoredMessageMeta } from '../virtual/channel.js';
 import type { BrokerLogger } from '../virtual/options.js';
 import { PUT_EVENT, reserveWithWait } from '../virtual/wait.js';
-import { acquireHub, migrate, openDatabase, releaseHub, type SqliteDatabase } from './database.js';
+import { openComponentDatabase, releaseHub, type SqliteDatabase } from './database.js';
 import { SqliteFanout } from './sqlite-fanout.js';
 
 /** Schema migrations of the broker tables, one SQL script per version. */
@@ -97,16 +97,10 @@ export class SqliteChannel implements ChannelOps {
   private readonly reserveTx: (queues: string[], max: number) => Picked[];
 
   constructor(private readonly options: SqliteChannelOptions) {
-    const { db, realPath } = openDatabase(options.file);
-    try {
-      migrate(db, 'broker', SCHEMA);
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    const { db, realPath, hub } = openComponentDatabase(options.file, 'broker', SCHEMA);
     this.db = db;
     this.realPath = realPath;
-    this.hub = acquireHub(realPath);
+    this.hub = hub;
     this.visibilityMs = options.visibilityTimeout * 1000;
     this.pollMs = Math.max(1, options.pollingInterval * 1000);
     this.fanout = new SqliteFanout(db, this.hub, this.pollMs, options.logger);
@@ -248,25 +242,14 @@ export class SqliteChannel implements ChannelOps {
     if (!queues.some((queue) => this.sql.anyVisible.get(queue, now))) return [];
     const out: ReservedMessage[] = [];
     for (const row of this.reserveTx(queues, max)) {
-      let message: TransportMessage;
+      const meta = { exchange: row.exchange, routingKey: row.routing_key, priority: row.priority };
       try {
-        message = decodeEnvelope(row.payload);
+        out.push(reservedFromEnvelope(row.tag, row.queue, meta, row.payload, row.delivery_count));
       } catch (err) {
         // A row no decoder can read would otherwise come back forever: park it with the reason.
         this.bury(row.id, row.tag, `malformed envelope: ${(err as Error).message}`);
         this.options.logger?.warn('broker: dead-lettered a malformed message', { err, queue: row.queue, id: row.id });
-        continue;
       }
-      const redelivered = row.delivery_count > 0;
-      out.push({
-        tag: row.tag,
-        queue: row.queue,
-        exchange: row.exchange,
-        routingKey: row.routing_key,
-        priority: row.priority,
-        redelivered,
-        message: redelivered ? markRedelivered(message) : message,
-      });
     }
     return out;
   }

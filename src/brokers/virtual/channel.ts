@@ -4,6 +4,7 @@
  * queue rotation, routing through bindings, delivery objects) on top of these, so that memory,
  * SQLite and Redis share that logic instead of copying it.
  */
+import { decodeEnvelope, markRedelivered } from '../../protocol/envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
 
 export interface StoredMessageMeta {
@@ -55,4 +56,20 @@ export interface ChannelOps {
   publishFanout(exchange: string, routingKey: string, message: TransportMessage): Promise<void>;
   subscribeFanout(exchange: string, onMessage: (message: TransportMessage, routingKey: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/**
+ * A reservation from a stored kombu envelope. `previousDeliveries` > 0 marks it redelivered, in the
+ * message too, as kombu's restore does.
+ */
+export function reservedFromEnvelope(
+  tag: string,
+  queue: string,
+  meta: StoredMessageMeta,
+  payload: string,
+  previousDeliveries: number,
+): ReservedMessage {
+  const message = decodeEnvelope(payload);
+  const redelivered = previousDeliveries > 0;
+  return { tag, queue, ...meta, redelivered, message: redelivered ? markRedelivered(message) : message };
 }
