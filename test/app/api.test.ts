@@ -3,7 +3,7 @@
  * checked: `npm run lint` type-checks this file, so the `@ts-expect-error` lines must stay errors.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { AsyncResult, Celery } from '../../src/index.js';
+import { Celery, type AsyncResult } from '../../src/index.js';
 
 describe('the fixed calling API', () => {
   it('runs as written in the issue', async () => {
