@@ -10,6 +10,7 @@ import type { Broker } from '../brokers/types.js';
 import { Control } from '../control/control.js';
 import { ConfigurationError } from '../errors.js';
 import { createLogger, type Logger } from '../utils/logger.js';
+import { OpenOnce } from '../utils/open-once.js';
 import { Worker, type WorkerOptions } from '../worker/worker.js';
 import { applyConfig, configFromEnv, defaultConfig, type Config, type ConfigInput } from './config.js';
 import type { ApplyOptions } from './publish.js';
@@ -32,8 +33,8 @@ export class Celery {
   private config: Config;
   private routerInstance: Router | null = null;
   private logger: Logger | null = null;
-  private brokerPromise: Promise<Broker> | null = null;
-  private backendPromise: Promise<ResultBackend | null> | null = null;
+  private readonly brokerConnection = new OpenOnce(() => this.openBroker());
+  private readonly backendConnection = new OpenOnce(() => this.openBackend());
   private readonly declaredQueues = new Set<string>();
 
   constructor(
@@ -51,7 +52,7 @@ export class Celery {
 
   /** Override settings (the CLI applies its flags here). Must happen before the first connection. */
   configure(overrides: ConfigInput): this {
-    if ((this.brokerPromise || this.backendPromise) && ('brokerUrl' in overrides || 'broker' in overrides || 'resultBackend' in overrides || 'backend' in overrides)) {
+    if ((this.brokerConnection.started || this.backendConnection.started) && ('brokerUrl' in overrides || 'broker' in overrides || 'resultBackend' in overrides || 'backend' in overrides)) {
       throw new ConfigurationError('broker_url', 'cannot change connection settings after the app has connected');
     }
     this.config = applyConfig(this.config, overrides);
@@ -113,30 +114,30 @@ export class Celery {
   }
 
   connectBroker(): Promise<Broker> {
-    this.brokerPromise ??= (async () => {
-      const broker = createBroker(this.config.brokerUrl, this.config.brokerTransportOptions, {
-        warn: (msg: string, obj?: object) => this.log.warn(obj ?? {}, msg),
-        error: (msg: string, obj?: object) => this.log.error(obj ?? {}, msg),
-      });
-      await broker.connect();
-      return broker;
-    })();
-    this.brokerPromise.catch(() => (this.brokerPromise = null));
-    return this.brokerPromise;
+    return this.brokerConnection.get();
   }
 
   connectBackend(): Promise<ResultBackend | null> {
-    this.backendPromise ??= (async () => {
-      if (this.config.resultBackend === null) return null;
-      const backend = createResultBackend(this.config.resultBackend, {
-        resultExpires: this.config.resultExpires,
-        ...this.config.resultBackendTransportOptions,
-      });
-      await backend.connect();
-      return backend;
-    })();
-    this.backendPromise.catch(() => (this.backendPromise = null));
-    return this.backendPromise;
+    return this.backendConnection.get();
+  }
+
+  private async openBroker(): Promise<Broker> {
+    const broker = createBroker(this.config.brokerUrl, this.config.brokerTransportOptions, {
+      warn: (msg: string, obj?: object) => this.log.warn(obj ?? {}, msg),
+      error: (msg: string, obj?: object) => this.log.error(obj ?? {}, msg),
+    });
+    await broker.connect();
+    return broker;
+  }
+
+  private async openBackend(): Promise<ResultBackend | null> {
+    if (this.config.resultBackend === null) return null;
+    const backend = createResultBackend(this.config.resultBackend, {
+      resultExpires: this.config.resultExpires,
+      ...this.config.resultBackendTransportOptions,
+    });
+    await backend.connect();
+    return backend;
   }
 
   /** Declare a queue once per app (Celery's `task_create_missing_queues`). */
@@ -150,11 +151,8 @@ export class Celery {
 
   /** Close the broker and backend connections. */
   async close(): Promise<void> {
-    const broker = this.brokerPromise;
-    const backend = this.backendPromise;
-    this.brokerPromise = null;
-    this.backendPromise = null;
     this.declaredQueues.clear();
-    await Promise.allSettled([broker?.then((b) => b.close()), backend?.then((b) => b?.close())]);
+    const [broker, backend] = await Promise.all([this.brokerConnection.take(), this.backendConnection.take()]);
+    await Promise.allSettled([broker?.close(), backend?.close()]);
   }
 }

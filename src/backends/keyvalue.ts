@@ -9,6 +9,7 @@ import { isRecord } from '../protocol/envelope.js';
 import { dumps, loads } from '../protocol/pyjson.js';
 import { redactUrl } from '../utils/url.js';
 import { READY_STATES, type ResultBackend, type ResultMeta, type WaitOptions } from './types.js';
+import { OpenOnce } from '../utils/open-once.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
 export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
@@ -101,13 +102,13 @@ export class KeyValueResultBackend implements ResultBackend {
   private readonly codec: ResultCodec;
   private readonly pollInitialMs: number;
   private readonly pollMaxMs: number;
-  private store: KeyValueStore | null = null;
-  private opening: Promise<KeyValueStore> | null = null;
+  private readonly store: OpenOnce<KeyValueStore>;
   private closed = false;
   /** Rejecters of waits in progress, so close() does not leave callers hanging. */
   private readonly waits = new Set<(err: Error) => void>();
 
   constructor(private readonly options: KeyValueBackendOptions) {
+    this.store = new OpenOnce(() => this.options.open());
     this.backend = options.backend;
     this.url = redactUrl(options.url);
     this.resultExpires = checkResultExpires(options.resultExpires);
@@ -125,24 +126,13 @@ export class KeyValueResultBackend implements ResultBackend {
     this.closed = true;
     const closedError = new CeleriacError(`result backend ${this.url} was closed while waiting for a result`);
     for (const reject of [...this.waits]) reject(closedError);
-    const store = this.store ?? (await this.opening?.catch(() => null));
-    await store?.close();
+    await (await this.store.take())?.close();
   }
 
   /** The underlying store (opened on first use). */
   getStore(): Promise<KeyValueStore> {
     if (this.closed) return Promise.reject(new CeleriacError(`result backend ${this.url} is closed`));
-    if (this.store) return Promise.resolve(this.store);
-    this.opening ??= (async () => {
-      try {
-        this.store = await this.options.open();
-        return this.store;
-      } catch (err) {
-        this.opening = null;
-        throw err;
-      }
-    })();
-    return this.opening;
+    return this.store.get();
   }
 
   async storeResult(meta: ResultMeta): Promise<void> {

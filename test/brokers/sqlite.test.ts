@@ -12,6 +12,7 @@ import type { TransportMessage } from '../../src/protocol/types.js';
 import { brokerConformance } from '../conformance/broker.suite.js';
 import { spawnTs, type Child } from '../helpers/child.js';
 import { waitFor } from '../helpers/wait.js';
+import { message } from '../conformance/broker-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-sqlite-broker-'));
 const file = join(dir, 'broker.db');
@@ -25,13 +26,7 @@ brokerConformance('sqlite', async (transportOptions, logger) => {
   return broker;
 });
 
-const text = (body: string): TransportMessage => ({
-  body: Buffer.from(body),
-  contentType: 'text/plain',
-  contentEncoding: 'utf-8',
-  headers: {},
-  properties: {},
-});
+const text = (body: string): TransportMessage => message(body, { contentType: 'text/plain' });
 
 let seq = 0;
 const uniq = (prefix: string): string => `${prefix}-${process.pid}-${++seq}`;

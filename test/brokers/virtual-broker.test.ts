@@ -10,6 +10,7 @@ import type { ReservedMessage } from '../../src/brokers/virtual/channel.js';
 import { VirtualBroker } from '../../src/brokers/virtual/virtual-broker.js';
 import type { TransportMessage } from '../../src/protocol/types.js';
 import { waitFor, within } from '../helpers/wait.js';
+import { message } from '../conformance/broker-helpers.js';
 
 class FlakyChannel extends MemoryChannel {
   reserveFailures = 0;
@@ -34,13 +35,7 @@ class FlakyChannel extends MemoryChannel {
   }
 }
 
-const text = (body: string): TransportMessage => ({
-  body: Buffer.from(body),
-  contentType: 'text/plain',
-  contentEncoding: 'utf-8',
-  headers: {},
-  properties: {},
-});
+const text = (body: string): TransportMessage => message(body, { contentType: 'text/plain' });
 
 describe('VirtualBroker', () => {
   const brokers: Broker[] = [];

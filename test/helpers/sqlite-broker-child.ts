@@ -11,17 +11,12 @@
  */
 import { createBroker } from '../../src/brokers/index.js';
 import type { TransportMessage } from '../../src/protocol/types.js';
+import { message } from '../conformance/broker-helpers.js';
 
 const [mode, url, name, optionsJson] = process.argv.slice(2);
 const options = JSON.parse(optionsJson ?? '{}') as { count?: number; prefetch?: number; transport?: Record<string, unknown> };
 const say = (obj: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify(obj)}\n`);
-const text = (body: string): TransportMessage => ({
-  body: Buffer.from(body),
-  contentType: 'text/plain',
-  contentEncoding: 'utf-8',
-  headers: {},
-  properties: {},
-});
+const text = (body: string): TransportMessage => message(body, { contentType: 'text/plain' });
 
 async function main(): Promise<void> {
   if (!mode || !url || !name) throw new Error('usage: <mode> <url> <name> [options]');

@@ -9,8 +9,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
 import { currentTask } from '../../src/app/context.js';
 import { RemoteTaskError } from '../../src/errors.js';
+import { buildTaskMessage } from '../../src/protocol/message.js';
 import type { Worker } from '../../src/worker/worker.js';
-import { waitFor } from '../helpers/wait.js';
+import { holdsFor, waitFor } from '../helpers/wait.js';
 
 interface Setup {
   broker: string;
@@ -124,10 +125,23 @@ describe.each(setups)('worker on %s', (_name, makeSetup) => {
   it('runs a countdown task only when due, without holding it in worker memory', async () => {
     const sentAt = Date.now();
     const result = await client.tasks.record.applyAsync(['later'], undefined, { countdown: 1 });
-    await waitFor(async () => worker.stats.received >= 0);
-    expect(worker.stats.scheduled).toBe(0);
+    // The producer published it with delayed delivery: the worker neither receives nor schedules it early.
+    await holdsFor(() => worker.stats.received === 0 && worker.stats.scheduled === 0 && !log.includes('later'), 500, 'message stays in the broker');
     expect(await result.get({ timeout: 10_000 })).toBe('later');
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(950);
+  });
+
+  it('hands a message that arrives before its ETA back to the broker until it is due', async () => {
+    // As a Python client publishes it: an eta header, but no delayed delivery in the broker.
+    const message = buildTaskMessage({ taskName: 'tasks.record', id: 'early-eta-1', args: ['early'], kwargs: {}, eta: new Date(Date.now() + 1000) });
+    const broker = await producer.connectBroker();
+    await producer.ensureQueue('celery');
+    await broker.publish(message, { exchange: '', routingKey: 'celery' });
+    await waitFor(() => worker.stats.received === 1, 5000, 'worker received the early message');
+    expect(worker.stats).toMatchObject({ scheduled: 0, active: 0, reserved: 0 });
+    expect(log).not.toContain('early');
+    expect(await producer.AsyncResult('early-eta-1').get({ timeout: 10_000 })).toBe('early');
+    expect(worker.stats.received).toBe(2);
   });
 
   it('marks an expired task REVOKED with reason "expired" and does not run it', async () => {

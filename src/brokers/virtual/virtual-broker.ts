@@ -20,6 +20,7 @@ import type {
 import type { ChannelOps, StoredMessageMeta } from './channel.js';
 import { checkPrefetch, Consumer, type ConsumerSettings, type VirtualDelivery } from './consumer.js';
 import type { BrokerLogger } from './options.js';
+import { OpenOnce } from '../../utils/open-once.js';
 
 export interface VirtualBrokerOptions extends Partial<ConsumerSettings> {
   /** Transport name, e.g. `sqlite`. */
@@ -55,8 +56,7 @@ export class VirtualBroker implements Broker {
   readonly visibilityTimeout: number | undefined;
   private readonly settings: ConsumerSettings;
   private readonly logger: BrokerLogger | undefined;
-  private channel: ChannelOps | null = null;
-  private opening: Promise<ChannelOps> | null = null;
+  private readonly channel: OpenOnce<ChannelOps>;
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly declared = new Set<string>();
@@ -65,6 +65,7 @@ export class VirtualBroker implements Broker {
   private readonly unsettled = new Set<VirtualDelivery>();
 
   constructor(private readonly options: VirtualBrokerOptions) {
+    this.channel = new OpenOnce(() => this.options.open());
     this.transport = options.transport;
     this.url = redactUrl(options.url);
     this.logger = options.logger;
@@ -192,23 +193,12 @@ export class VirtualBroker implements Broker {
     if (this.closed) {
       return Promise.reject(new BrokerConnectionError(`${this.transport} broker ${this.url} is closed`));
     }
-    if (this.channel) return Promise.resolve(this.channel);
-    this.opening ??= (async () => {
-      try {
-        this.channel = await this.options.open();
-        return this.channel;
-      } catch (err) {
-        this.opening = null; // let a later call retry
-        throw err;
-      }
-    })();
-    return this.opening;
+    return this.channel.get();
   }
 
   private async shutdown(): Promise<void> {
     this.closed = true;
-    if (!this.channel && this.opening) await this.opening.catch(() => undefined);
-    const channel = this.channel;
+    const channel = await this.channel.take();
     await Promise.all([...this.consumers].map((c) => c.cancel()));
     await Promise.all([...this.fanouts].map((cancel) => cancel().catch((err: unknown) => this.report('fanout cancel', err))));
     // kombu's restore_at_shutdown: whatever the caller still holds goes back to its queue.
