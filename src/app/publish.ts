@@ -3,7 +3,6 @@
  * parent/root linkage from the running task, ETA/expiry, routing, and publish retries.
  */
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { SignatureLike } from '../canvas/signature.js';
 import { toSignatureDict } from '../canvas/signature.js';
 import { buildTaskMessage, parseIsoDate } from '../protocol/message.js';
@@ -63,8 +62,6 @@ export interface TaskPublishDefaults {
   softTimeLimit?: number | null;
 }
 
-export const ORIGIN = `gen${process.pid}@${hostname()}`;
-
 export interface PublishedTask {
   id: string;
   queue: string;
@@ -107,7 +104,6 @@ export async function publishTask(
     rootId: options.rootId ?? parent?.rootId ?? id,
     parentId: options.parentId !== undefined ? options.parentId : (parent?.id ?? null),
     shadow: options.shadow ?? null,
-    origin: ORIGIN,
     ignoreResult,
     replyTo: app.oid,
     priority: priority ?? 0,

@@ -4,6 +4,7 @@
  */
 import { READY_STATES, PROPAGATE_STATES, type ExceptionInfo, type ResultMeta, type TaskState } from '../backends/types.js';
 import { CeleriacError, RemoteTaskError } from '../errors.js';
+import { parseIsoDate } from '../protocol/dates.js';
 import type { Celery } from './celery.js';
 
 export interface GetOptions {
@@ -49,7 +50,7 @@ export class AsyncResult<R = unknown> {
   }
 
   get dateDone(): Promise<Date | null> {
-    return this.meta().then((m) => (m.date_done ? new Date(m.date_done) : null));
+    return this.meta().then((m) => (m.date_done ? parseIsoDate(m.date_done) : null));
   }
 
   async ready(): Promise<boolean> {
