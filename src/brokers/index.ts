@@ -5,6 +5,7 @@
 import { ConfigurationError } from '../errors.js';
 import { redactUrl, urlScheme } from '../utils/url.js';
 import { createMemoryBroker } from './memory/index.js';
+import { createRedisBroker, REDIS_BROKER_SCHEMES } from './redis/index.js';
 import { createSqliteBroker, SQLITE_BROKER_SCHEMES } from './sqlite/index.js';
 import type { Broker } from './types.js';
 import type { BrokerLogger } from './virtual/options.js';
@@ -13,12 +14,14 @@ export type { BrokerLogger } from './virtual/options.js';
 export { VirtualBroker, type VirtualBrokerOptions } from './virtual/virtual-broker.js';
 export { createMemoryBroker, resetMemoryBroker } from './memory/index.js';
 export { createSqliteBroker } from './sqlite/index.js';
+export { createRedisBroker } from './redis/index.js';
 
 type BrokerFactory = (url: string, transportOptions?: Record<string, unknown>, logger?: BrokerLogger) => Broker;
 
 const FACTORIES: Record<string, BrokerFactory> = {
   memory: createMemoryBroker,
   ...Object.fromEntries(SQLITE_BROKER_SCHEMES.map((scheme) => [scheme, createSqliteBroker])),
+  ...Object.fromEntries(REDIS_BROKER_SCHEMES.map((scheme) => [scheme, createRedisBroker])),
 };
 
 export const SUPPORTED_BROKER_SCHEMES: readonly string[] = Object.keys(FACTORIES);

@@ -74,7 +74,10 @@ export interface FanoutSubscription {
 }
 
 export interface BrokerCapabilities {
-  /** `deliverAt` is honoured and `Delivery.deferUntil` exists. */
+  /**
+   * `deliverAt` is honoured: the broker holds a published message until then. Where it is false the
+   * message is stored at once and the worker defers it (`Delivery.deferUntil`, when present).
+   */
   delayedDelivery: boolean;
   /** Unacked messages come back after a visibility timeout; `extendVisibility` exists. */
   visibilityTimeout: boolean;

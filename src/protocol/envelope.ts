@@ -75,3 +75,24 @@ export function markRedelivered(message: TransportMessage): TransportMessage {
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/**
+ * kombu's `_do_restore_message` on stored envelope text: the same envelope with
+ * `headers.redelivered` and `properties.delivery_info.redelivered` set, everything else kept
+ * (except the delivery tag, when a new one is given).
+ */
+export function markEnvelopeRedelivered(payload: string, newDeliveryTag?: string): string {
+  let parsed: unknown;
+  try {
+    parsed = loads(payload);
+  } catch (err) {
+    throw new MalformedMessageError(`envelope is not JSON: ${(err as Error).message}`);
+  }
+  if (!isRecord(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
+  if (isRecord(parsed.headers)) parsed.headers.redelivered = true;
+  const props = parsed.properties;
+  if (isRecord(props) && isRecord(props.delivery_info)) props.delivery_info.redelivered = true;
+  // A fresh tag lets a stale holder's late ack miss the new delivery instead of removing it.
+  if (isRecord(props) && newDeliveryTag !== undefined) props.delivery_tag = newDeliveryTag;
+  return dumps(parsed);
+}

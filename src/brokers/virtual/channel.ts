@@ -28,7 +28,12 @@ export interface Binding {
   queue: string;
 }
 
+/** kombu's `queue_order_strategy`: rotate after each message, or keep queues sorted or as given. */
+export type QueueOrderStrategy = 'round_robin' | 'sorted' | 'priority';
+
 export interface ChannelOps {
+  /** How the consumer orders its queues between reserves; round-robin when absent. */
+  readonly queueOrder?: QueueOrderStrategy;
   /** Store a ready message (or a delayed one, visible from `deliverAt`). */
   put(queue: string, message: TransportMessage, meta: StoredMessageMeta, deliverAt: Date | null): Promise<void>;
   /**

@@ -40,6 +40,8 @@ export class Consumer implements Subscription {
   private wakeUp: (() => void) | null = null;
   /** Current round-robin cycle of the subscribed queues. */
   private readonly order: string[];
+  /** False for kombu's `sorted` and `priority` queue order strategies: the order stays fixed. */
+  private readonly rotates: boolean;
   private readonly loop: Promise<void>;
 
   constructor(
@@ -48,7 +50,9 @@ export class Consumer implements Subscription {
     private readonly onMessage: (delivery: Delivery) => void,
     private prefetch: number,
   ) {
-    this.order = [...queues];
+    const strategy = ctx.channel.queueOrder ?? 'round_robin';
+    this.order = strategy === 'sorted' ? [...queues].sort() : [...queues];
+    this.rotates = strategy === 'round_robin';
     this.loop = this.run().catch((err: unknown) => {
       // Only a bug gets here (reserve errors are retried inside); never let it pass silently.
       this.active = false;
@@ -130,6 +134,7 @@ export class Consumer implements Subscription {
 
   /** kombu's `_rotate_cycle`: the queue just served goes to the end, so busy queues cannot starve others. */
   private rotate(queue: string): void {
+    if (!this.rotates) return;
     const at = this.order.indexOf(queue);
     if (at === -1 || this.order.length < 2) return;
     this.order.splice(at, 1);

@@ -1,0 +1,291 @@
+/**
+ * `ChannelOps` on Redis in kombu's exact layout (see layout.ts and scripts.ts), so Python Celery
+ * and celeriac share queues. What differs from kombu is only how safely things move:
+ * - taking a message and recording it as unacked is one script, in batches (`RPOP key count`);
+ * - idle consumers block in BRPOP (no polling) and are woken for shutdown by CLIENT UNBLOCK;
+ * - held messages are re-scored instead of being restored under a live worker (restore.ts);
+ * - ETA messages are deferred by score, not held in memory.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { decodeEnvelope, encodeEnvelope, isRecord, markEnvelopeRedelivered } from '../../protocol/envelope.js';
+import type { TransportMessage } from '../../protocol/types.js';
+import type { Binding, ChannelOps, QueueOrderStrategy, ReservedMessage, StoredMessageMeta } from '../virtual/channel.js';
+import type { BrokerLogger } from '../virtual/options.js';
+import { clampPriority } from '../virtual/virtual-broker.js';
+import { BlockingConnections } from './blocking.js';
+import { openRedis, type RedisConnectionSpec } from './connection.js';
+import { RedisFanout } from './fanout.js';
+import type { RedisLayout } from './layout.js';
+import { UnackedRestorer } from './restore.js';
+import { defineBrokerScripts, type BrokerScripts } from './scripts.js';
+
+export interface RedisChannelOptions {
+  connection: RedisConnectionSpec;
+  layout: RedisLayout;
+  queueOrder?: QueueOrderStrategy;
+  /** Seconds before an unacked message of a dead consumer is restored. */
+  visibilityTimeout: number;
+  /** Longest single BRPOP, seconds: how often an idle consumer wakes on its own. */
+  pollingInterval: number;
+  /** Connections this broker may open (main + subscriber + blocking consumers). */
+  maxConnections: number;
+  /** Seconds between PINGs that detect dead connections; 0 disables. */
+  healthCheckInterval: number;
+  /** Longest pause between visibility restore scans, seconds. */
+  unackedRestoreInterval: number;
+  /** kombu's `unacked_mutex_expire`, seconds. */
+  unackedMutexExpire: number;
+  /** kombu's `unacked_restore_limit`: entries per restore round. */
+  unackedRestoreLimit: number;
+  /** Dead-lettered messages kept per queue. */
+  deadLetterKeep: number;
+  logger?: BrokerLogger;
+}
+
+/** What we remember about a delivery until it is settled. */
+interface Held {
+  list: string;
+  queue: string;
+  payload: string;
+}
+
+export class RedisChannel implements ChannelOps {
+  private readonly client: Redis & BrokerScripts;
+  private readonly blocking: BlockingConnections;
+  private readonly fanout: RedisFanout;
+  private readonly restorer: UnackedRestorer;
+  private readonly held = new Map<string, Held>();
+  /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
+  private readonly bindings = new Map<string, Set<string>>();
+  private readonly healthTimer: NodeJS.Timeout | null = null;
+  private readonly layout: RedisLayout;
+  readonly queueOrder: QueueOrderStrategy;
+  private closed = false;
+
+  constructor(private readonly options: RedisChannelOptions) {
+    this.layout = options.layout;
+    this.queueOrder = options.queueOrder ?? 'round_robin';
+    this.client = defineBrokerScripts(this.open('main'));
+    this.blocking = new BlockingConnections(() => this.open('blocking', { enableAutoPipelining: false }), this.client, Math.max(1, options.maxConnections - 2));
+    this.fanout = new RedisFanout(this.client, () => this.open('subscriber', { enableAutoPipelining: false }), this.layout, options.logger);
+    this.restorer = new UnackedRestorer({
+      client: this.client,
+      layout: this.layout,
+      visibilityTimeout: options.visibilityTimeout,
+      lookup: (exchange, routingKey) => this.lookup(exchange, routingKey),
+      maxIntervalMs: options.unackedRestoreInterval * 1000,
+      mutexExpireMs: options.unackedMutexExpire * 1000,
+      batch: options.unackedRestoreLimit,
+      logger: options.logger,
+    });
+    if (options.healthCheckInterval > 0) {
+      this.healthTimer = setInterval(() => void this.client.ping().catch(() => undefined), options.healthCheckInterval * 1000);
+      this.healthTimer.unref();
+    }
+  }
+
+  /** Open the main connection now, so a wrong address fails at connect() rather than later. */
+  async connect(): Promise<void> {
+    if (this.client.status === 'wait') await this.client.connect();
+  }
+
+  async put(queue: string, message: TransportMessage, meta: StoredMessageMeta): Promise<void> {
+    // An ETA message goes on the list like kombu's, so a Python worker can take it too; a celeriac
+    // worker defers it by score (`defer`) instead of holding it.
+    const payload = encodeEnvelope(message, { exchange: meta.exchange, routingKey: meta.routingKey, priority: meta.priority });
+    await this.client.lpush(this.layout.listKey(queue, meta.priority), payload);
+  }
+
+  async reserve(queues: string[], max: number, waitMs: number, signal: AbortSignal): Promise<ReservedMessage[]> {
+    if (this.closed || signal.aborted) return [];
+    this.restorer.start();
+    const order = this.layout.consumeOrder([...new Set(queues)]);
+    const keys = [this.layout.unacked, this.layout.unackedIndex];
+    for (const { list, queue } of order) keys.push(list, this.layout.deadLetterKey(queue));
+    const queueOf = new Map(order.map(({ list, queue }) => [list, queue]));
+    const first = await this.take(keys, max, 0, '', queueOf);
+    if (first.length > 0 || waitMs <= 0) return first;
+    const timeoutSeconds = Math.min(waitMs / 1000, this.options.pollingInterval);
+    const popped = await this.blocking.brpop(
+      order.map((o) => o.list),
+      timeoutSeconds,
+      signal,
+    );
+    if (!popped) return [];
+    const [list, payload] = popped;
+    const pair = order.findIndex((o) => o.list === list) + 1;
+    try {
+      return await this.take(keys, max, pair, payload, queueOf);
+    } catch (err) {
+      // BRPOP took it but recording it failed: put it back at the head rather than lose it.
+      await this.client.rpush(list, payload).catch((pushErr: unknown) =>
+        this.options.logger?.error('broker: a popped message could not be recorded or returned', { err: pushErr, list }),
+      );
+      throw err;
+    }
+  }
+
+  async ack(tag: string): Promise<void> {
+    this.held.delete(tag);
+    await this.client.celeriacAck(this.layout.unacked, this.layout.unackedIndex, tag);
+  }
+
+  async requeue(tag: string): Promise<void> {
+    const held = this.held.get(tag);
+    if (!held) return;
+    const keys = [this.layout.unacked, this.layout.unackedIndex, held.list];
+    await this.client.celeriacRestore(keys.length, ...keys, tag, '', markEnvelopeRedelivered(held.payload, randomUUID()), 'front');
+    this.held.delete(tag);
+  }
+
+  async deadLetter(tag: string, reason: string): Promise<void> {
+    const held = this.held.get(tag);
+    const queue = held?.queue ?? 'unknown';
+    const { unacked, unackedIndex } = this.layout;
+    await this.client.celeriacDeadLetter(unacked, unackedIndex, this.layout.deadLetterKey(queue), tag, reason, this.options.deadLetterKeep, '');
+    this.held.delete(tag);
+  }
+
+  async defer(tag: string, when: Date): Promise<void> {
+    // Restorable exactly when due, by us or by a Python worker's restore_visible.
+    const score = when.getTime() / 1000 - this.options.visibilityTimeout;
+    await this.client.zadd(this.layout.unackedIndex, 'XX', score, tag);
+    this.held.delete(tag);
+    this.restorer.wakeAt(when.getTime());
+  }
+
+  async extend(tag: string, seconds: number): Promise<void> {
+    const score = Date.now() / 1000 + seconds - this.options.visibilityTimeout;
+    await this.client.zadd(this.layout.unackedIndex, 'XX', score, tag);
+  }
+
+  async purge(queue: string): Promise<number> {
+    const lists = this.layout.queueLists(queue);
+    const multi = this.client.multi();
+    for (const list of lists) multi.llen(list);
+    multi.del(...lists);
+    const replies = (await multi.exec()) ?? [];
+    return replies.slice(0, lists.length).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  }
+
+  async size(queue: string): Promise<number> {
+    const sizes = await Promise.all(this.layout.queueLists(queue).map((list) => this.client.llen(list)));
+    return sizes.reduce((a, b) => a + b, 0);
+  }
+
+  async deadLetterCount(queue: string): Promise<number> {
+    return this.client.llen(this.layout.deadLetterKey(queue));
+  }
+
+  async bind(binding: Binding): Promise<void> {
+    const member = this.layout.bindingMember(binding.routingKey, binding.queue);
+    let set = this.bindings.get(binding.exchange);
+    if (!set) this.bindings.set(binding.exchange, (set = new Set()));
+    set.add(member);
+    await this.client.sadd(this.layout.bindingKey(binding.exchange), member);
+  }
+
+  async lookup(exchange: string, routingKey: string): Promise<string[]> {
+    let members = await this.client.smembers(this.layout.bindingKey(exchange));
+    const known = this.bindings.get(exchange);
+    if (members.length === 0 && known && known.size > 0) {
+      // Evicted or flushed: rebuild what this process declared instead of dropping messages.
+      this.options.logger?.warn('broker: binding set was missing and has been rebuilt', { exchange });
+      await this.client.sadd(this.layout.bindingKey(exchange), ...known);
+      members = [...known];
+    }
+    const queues = new Set<string>();
+    for (const member of members) {
+      const parsed = this.layout.parseBindingMember(member);
+      if (parsed && parsed.routingKey === routingKey) queues.add(parsed.queue);
+    }
+    return [...queues].sort();
+  }
+
+  publishFanout(exchange: string, routingKey: string, message: TransportMessage): Promise<void> {
+    return this.fanout.publish(exchange, routingKey, message);
+  }
+
+  subscribeFanout(exchange: string, onMessage: (message: TransportMessage, routingKey: string) => void): Promise<() => Promise<void>> {
+    return this.fanout.subscribe(exchange, onMessage);
+  }
+
+  /** Run one visibility restore pass now (tests, and `celeriac` maintenance). */
+  restoreVisible(): Promise<number> {
+    return this.restorer.scanOnce();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    await this.restorer.stop();
+    await this.blocking.close();
+    await this.fanout.close();
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private async take(keys: string[], max: number, pair: number, payload: string, queueOf: Map<string, string>): Promise<ReservedMessage[]> {
+    const flat = await this.client.celeriacReserve(keys.length, ...keys, max, pair, payload, Date.now() / 1000);
+    const out: ReservedMessage[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const list = flat[i] as string;
+      const tag = flat[i + 1] as string;
+      const raw = flat[i + 2] as string;
+      const queue = queueOf.get(list) ?? list;
+      if (!tag) {
+        this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason: 'not JSON with properties.delivery_tag' });
+        continue;
+      }
+      this.held.set(tag, { list, queue, payload: raw });
+      try {
+        out.push(reserved(tag, queue, raw));
+      } catch (err) {
+        const reason = `malformed envelope: ${(err as Error).message}`;
+        this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason });
+        await this.deadLetter(tag, reason);
+      }
+    }
+    return out;
+  }
+
+  private open(role: string, extra: Parameters<typeof openRedis>[1] = {}): Redis {
+    const redis = openRedis(this.options.connection, extra);
+    let reported = false;
+    // Without a listener ioredis prints every reconnect error; report once per outage instead.
+    redis.on('error', (err: Error) => {
+      if (reported || this.closed) return;
+      reported = true;
+      this.options.logger?.error(`broker: Redis ${role} connection error; reconnecting`, { err: err.message });
+    });
+    redis.on('ready', () => {
+      if (reported) this.options.logger?.warn(`broker: Redis ${role} connection restored`);
+      reported = false;
+      if (role === 'main') void this.redeclareBindings();
+    });
+    return redis;
+  }
+
+  /** After a reconnect (maybe to a restarted, empty Redis) put our bindings back. */
+  private async redeclareBindings(): Promise<void> {
+    for (const [exchange, members] of this.bindings) {
+      if (members.size === 0) continue;
+      await this.client.sadd(this.layout.bindingKey(exchange), ...members).catch(() => undefined);
+    }
+  }
+}
+
+function reserved(tag: string, queue: string, payload: string): ReservedMessage {
+  const message = decodeEnvelope(payload);
+  const info = isRecord(message.properties.delivery_info) ? message.properties.delivery_info : {};
+  return {
+    tag,
+    queue,
+    message,
+    exchange: typeof info.exchange === 'string' ? info.exchange : '',
+    routingKey: typeof info.routing_key === 'string' ? info.routing_key : queue,
+    priority: clampPriority(message.properties.priority),
+    redelivered: message.headers.redelivered === true || info.redelivered === true,
+  };
+}
