@@ -6,6 +6,7 @@ import { ConfigurationError } from '../errors.js';
 import { redactUrl, urlScheme } from '../utils/url.js';
 import type { ResultCodec } from './keyvalue.js';
 import { createMemoryBackend, MEMORY_BACKEND_SCHEMES } from './memory/index.js';
+import { createRedisBackend, REDIS_BACKEND_SCHEMES } from './redis/index.js';
 import { createSqliteBackend, SQLITE_BACKEND_SCHEMES } from './sqlite/index.js';
 import type { ResultBackend } from './types.js';
 
@@ -21,6 +22,7 @@ export {
 } from './keyvalue.js';
 export { createMemoryBackend, resetMemoryBackend, MemoryKeyValueStore } from './memory/index.js';
 export { createSqliteBackend, SqliteKeyValueStore } from './sqlite/index.js';
+export { createRedisBackend, RedisResultBackend, RedisKeyValueStore } from './redis/index.js';
 
 export interface ResultBackendOptions {
   /** Seconds results are kept (`result_expires`); null keeps them forever. Default 1 day. */
@@ -35,6 +37,7 @@ type BackendFactory = (url: string, options: ResultBackendOptions) => ResultBack
 const FACTORIES: Record<string, BackendFactory> = {
   ...Object.fromEntries(MEMORY_BACKEND_SCHEMES.map((scheme) => [scheme, createMemoryBackend])),
   ...Object.fromEntries(SQLITE_BACKEND_SCHEMES.map((scheme) => [scheme, createSqliteBackend])),
+  ...Object.fromEntries(REDIS_BACKEND_SCHEMES.map((scheme) => [scheme, createRedisBackend])),
 };
 
 export const SUPPORTED_BACKEND_SCHEMES: readonly string[] = Object.keys(FACTORIES);

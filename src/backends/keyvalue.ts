@@ -25,9 +25,15 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
   /**
    * Call `listener` when `key` may have changed (spurious calls are allowed: the caller re-reads).
-   * Returns the unsubscribe function. Stores that cannot notify omit this and are polled.
+   * A store that knows the new value passes it, saving the re-read. Returns the unsubscribe
+   * function. Stores that cannot notify omit this and are polled.
    */
-  onChange?(key: string, listener: () => void): () => void;
+  onChange?(key: string, listener: (value?: string) => void): () => void;
+  /**
+   * Set `key` unless its stored value is a SUCCESS result, announcing the change, as one atomic
+   * step. Stores without it get Celery's get-then-set.
+   */
+  setResult?(key: string, value: string, ttlSeconds: number | null): Promise<void>;
   /** Delete expired entries, returning how many; stores with native expiry omit it. */
   cleanup?(): Promise<number>;
   close(): Promise<void>;
@@ -138,10 +144,12 @@ export class KeyValueResultBackend implements ResultBackend {
   async storeResult(meta: ResultMeta): Promise<void> {
     if (typeof meta.task_id !== 'string' || !meta.task_id) throw new TypeError('storeResult: meta.task_id is required');
     const store = await this.getStore();
+    const encoded = this.codec.encode(meta);
+    if (store.setResult) return store.setResult(taskKey(meta.task_id), encoded, this.resultExpires);
     // Celery's dedup guard: a late duplicate must not turn a stored SUCCESS into anything else.
     const current = await store.get(taskKey(meta.task_id));
     if (current !== null && this.decodeMeta(current, meta.task_id).status === 'SUCCESS') return;
-    await store.set(taskKey(meta.task_id), this.codec.encode(meta), this.resultExpires);
+    await store.set(taskKey(meta.task_id), encoded, this.resultExpires);
   }
 
   async getTaskMeta(taskId: string): Promise<ResultMeta> {
@@ -207,10 +215,23 @@ export class KeyValueResultBackend implements ResultBackend {
           reading = false;
         }
       };
+      // A notification carrying the new value saves a read when it is already final.
+      const checkValue = (value?: string): void => {
+        if (value !== undefined && !finished) {
+          try {
+            const meta = this.decodeMeta(value, taskId);
+            if (READY_STATES.has(meta.status)) finish(() => resolve(meta));
+            return;
+          } catch {
+            // not decodable here: fall back to reading the key
+          }
+        }
+        void check();
+      };
       const start = (store: KeyValueStore): void => {
         if (finished) return;
         if (store.onChange) {
-          unsubscribe = store.onChange(taskKey(taskId), () => void check());
+          unsubscribe = store.onChange(taskKey(taskId), checkValue);
           void check(); // the result may have landed before we subscribed
           return;
         }

@@ -64,9 +64,9 @@ describe('memory result backend', () => {
   });
 
   it('rejects unknown schemes naming result_backend, without leaking passwords', () => {
-    expect(() => createResultBackend('redis://:pw123@localhost/1')).toThrow(ConfigurationError);
+    expect(() => createResultBackend('couchbase://:pw123@localhost/1')).toThrow(ConfigurationError);
     try {
-      createResultBackend('redis://:pw123@localhost/1');
+      createResultBackend('couchbase://:pw123@localhost/1');
     } catch (err) {
       expect((err as ConfigurationError).setting).toBe('result_backend');
       expect((err as Error).message).not.toMatch(/pw123/);
