@@ -1,0 +1,246 @@
+/**
+ * The Redis broker writes and reads exactly kombu's layout (celery-reference §2), checked with a raw
+ * Redis client, and behaves with messages a Python Celery would leave there.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createBroker } from '../../src/brokers/index.js';
+import type { Broker, Delivery } from '../../src/brokers/types.js';
+import type { VirtualBroker } from '../../src/brokers/virtual/virtual-broker.js';
+import { ConfigurationError } from '../../src/errors.js';
+import { collect, message } from '../conformance/broker-helpers.js';
+import { holdsFor, waitFor } from '../helpers/wait.js';
+
+const URL = process.env.CELERIAC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const SEP = '\x06\x16';
+
+describe('redis broker: kombu layout', () => {
+  let raw: Redis;
+  let prefix: string;
+  const brokers: Broker[] = [];
+  const open = async (options: Record<string, unknown> = {}): Promise<Broker> => {
+    const broker = createBroker(URL, { globalKeyprefix: prefix, ...options });
+    brokers.push(broker);
+    await broker.connect();
+    return broker;
+  };
+  const key = (name: string): string => prefix + name;
+
+  beforeAll(() => {
+    raw = new Redis(URL);
+  });
+  afterAll(async () => {
+    await raw.quit();
+  });
+  afterEach(async () => {
+    await Promise.all(brokers.splice(0).map((b) => b.close()));
+    const keys = await raw.keys(`${prefix}*`);
+    if (keys.length > 0) await raw.del(...keys);
+  });
+  // A fresh prefix per test: the `unacked` keys are then this test's alone.
+  const fresh = (): void => {
+    prefix = `layout-${randomUUID().slice(0, 8)}:`;
+  };
+
+  it('LPUSHes kombu envelopes to priority sub-lists and binds queues in _kombu.binding sets', async () => {
+    fresh();
+    const broker = await open();
+    await broker.declareQueue({ name: 'jobs', exchange: 'jobs', routingKey: 'jobs' });
+    expect(await raw.smembers(key('_kombu.binding.jobs'))).toEqual([`jobs${SEP}${SEP}jobs`]);
+    await broker.publish(message('a', { headers: { task: 't' } }), { exchange: '', routingKey: 'jobs' }, { priority: 0 });
+    await broker.publish(message('b'), { exchange: 'jobs', routingKey: 'jobs' }, { priority: 5 });
+    await broker.publish(message('c'), { exchange: '', routingKey: 'jobs' }, { priority: 9 });
+    expect(await raw.llen(key('jobs'))).toBe(1);
+    expect(await raw.llen(key(`jobs${SEP}3`))).toBe(1);
+    expect(await raw.llen(key(`jobs${SEP}9`))).toBe(1);
+    const envelope = JSON.parse((await raw.lindex(key('jobs'), 0)) as string) as Record<string, unknown>;
+    expect(Object.keys(envelope)).toEqual(['body', 'content-encoding', 'content-type', 'headers', 'properties']);
+    expect(envelope.properties).toMatchObject({ delivery_info: { exchange: '', routing_key: 'jobs' }, priority: 0, body_encoding: 'base64' });
+    expect(Buffer.from(envelope.body as string, 'base64').toString()).toBe('a');
+    expect(await broker.queueSize('jobs')).toBe(3);
+  });
+
+  it('records a delivery in unacked and unacked_index as kombu does, and removes it on ack', async () => {
+    fresh();
+    const broker = await open();
+    await broker.publish(message('x'), { exchange: '', routingKey: 'q' });
+    const stored = (await raw.lindex(key('q'), 0)) as string;
+    const c = await collect(broker, ['q'], 1);
+    await waitFor(() => c.got.length === 1);
+    const d = c.got[0] as Delivery;
+    const tag = (JSON.parse(stored) as { properties: { delivery_tag: string } }).properties.delivery_tag;
+    expect(d.deliveryTag).toBe(tag);
+    expect(await raw.hget(key('unacked'), tag)).toBe(`[${stored}, "", "q"]`);
+    const score = Number(await raw.zscore(key('unacked_index'), tag));
+    expect(Math.abs(score - Date.now() / 1000)).toBeLessThan(5);
+    await d.ack();
+    expect(await raw.hlen(key('unacked'))).toBe(0);
+    expect(await raw.zcard(key('unacked_index'))).toBe(0);
+  });
+
+  it('consumes a message exactly as Python Celery stored it', async () => {
+    fresh();
+    const fixture = JSON.parse(readFileSync('test/fixtures/celery-wire/redis/task/5.2.6/apply_async_full.json', 'utf8')) as {
+      raw: string;
+      redis_key: string;
+    };
+    await raw.lpush(key(fixture.redis_key), fixture.raw);
+    const broker = await open();
+    const c = await collect(broker, ['other'], 1);
+    await waitFor(() => c.got.length === 1);
+    expect(c.got[0]?.message.headers.task).toBe('proj.tasks.add');
+    expect(c.got[0]?.deliveryInfo.priority).toBe(5);
+    expect(await raw.hget(key('unacked'), c.got[0]?.deliveryTag as string)).toBe(`[${fixture.raw}, "", "other"]`);
+    await c.got[0]?.ack();
+  });
+
+  it('dead-letters a malformed payload with its reason and goes on consuming', async () => {
+    fresh();
+    await raw.lpush(key('q'), 'this is not json');
+    const broker = await open();
+    await broker.publish(message('good'), { exchange: '', routingKey: 'q' });
+    const c = await collect(broker, ['q'], 2, true);
+    await waitFor(() => c.got.length === 1);
+    expect(c.bodies()).toEqual(['good']);
+    const dead = JSON.parse((await raw.lindex(key('_celeriac.dead.q'), 0)) as string) as { reason: string; payload: string };
+    expect(dead.payload).toBe('this is not json');
+    expect(dead.reason).toMatch(/malformed/);
+    expect(await (broker as VirtualBroker).deadLetterCount('q')).toBe(1);
+  });
+
+  it('restores a dead consumer’s message to the front, marked redelivered, under unacked_mutex', async () => {
+    fresh();
+    const broker = await open({ visibilityTimeout: 60 });
+    await broker.publish(message('first'), { exchange: '', routingKey: 'q' });
+    await broker.publish(message('second'), { exchange: '', routingKey: 'q' });
+    // What a worker that died while holding 'first' leaves behind (kombu's QoS.append).
+    const payload = (await raw.rpop(key('q'))) as string;
+    const tag = (JSON.parse(payload) as { properties: { delivery_tag: string } }).properties.delivery_tag;
+    await raw.hset(key('unacked'), tag, `[${payload}, "", "q"]`);
+    await raw.zadd(key('unacked_index'), Date.now() / 1000 - 120, tag);
+    // Someone (a Python worker) holds the mutex: no restore this time.
+    await raw.set(key('unacked_mutex'), 'python', 'PX', 5000);
+    const channel = await (broker as unknown as { ch(): Promise<{ restoreVisible(): Promise<number> }> }).ch();
+    expect(await channel.restoreVisible()).toBe(0);
+    await raw.del(key('unacked_mutex'));
+    expect(await channel.restoreVisible()).toBe(1);
+    expect(await raw.exists(key('unacked_mutex'))).toBe(0);
+    expect(await raw.hlen(key('unacked'))).toBe(0);
+    const head = JSON.parse((await raw.lindex(key('q'), -1)) as string) as { headers: { redelivered: boolean }; properties: { delivery_info: { redelivered: boolean } } };
+    expect(head.headers.redelivered).toBe(true);
+    expect(head.properties.delivery_info.redelivered).toBe(true);
+    const c = await collect(broker, ['q'], 0, true);
+    await waitFor(() => c.got.length === 2);
+    expect(c.bodies()).toEqual(['first', 'second']);
+    expect(c.got[0]?.redelivered).toBe(true);
+  });
+
+  it('keeps a held message out of a Python-style restore by re-scoring it (celery#4400)', async () => {
+    fresh();
+    const broker = await open({ visibilityTimeout: 2 });
+    await broker.publish(message('long'), { exchange: '', routingKey: 'q' });
+    const c = await collect(broker, ['q'], 1);
+    await waitFor(() => c.got.length === 1);
+    const tag = c.got[0]?.deliveryTag as string;
+    await raw.zadd(key('unacked_index'), Date.now() / 1000 - 100, tag); // looks long-running
+    await c.got[0]?.extendVisibility?.(2);
+    // kombu's restore_visible query: ZREVRANGEBYSCORE unacked_index <now - visibility> 0.
+    expect(await raw.zrevrangebyscore(key('unacked_index'), Date.now() / 1000 - 2, 0)).toEqual([]);
+    await c.got[0]?.ack();
+  });
+
+  it('defers an ETA message by score so that any restore brings it back when due', async () => {
+    fresh();
+    const broker = await open({ visibilityTimeout: 3600 });
+    await broker.publish(message('eta'), { exchange: '', routingKey: 'q' });
+    const c = await collect(broker, ['q'], 1);
+    await waitFor(() => c.got.length === 1);
+    const tag = c.got[0]?.deliveryTag as string;
+    const when = Date.now() + 700;
+    await c.got[0]?.deferUntil?.(new Date(when));
+    // Exactly the score kombu's restore compares against: due = score + visibility_timeout.
+    expect(Number(await raw.zscore(key('unacked_index'), tag)) + 3600).toBeCloseTo(when / 1000, 2);
+    await holdsFor(() => c.got.length === 1, 300, 'not before it is due');
+    await waitFor(() => c.got.length === 2, 5000, 'back when due');
+    expect(c.at[1]).toBeGreaterThanOrEqual(when);
+    await c.got[1]?.ack();
+  });
+
+  it('rebuilds a missing _kombu.binding set instead of dropping messages', async () => {
+    fresh();
+    const broker = await open();
+    await broker.declareQueue({ name: 'rb', exchange: 'rbx', routingKey: 'rb' });
+    await raw.del(key('_kombu.binding.rbx'));
+    await broker.publish(message('m'), { exchange: 'rbx', routingKey: 'rb' });
+    expect(await broker.queueSize('rb')).toBe(1);
+    expect(await raw.scard(key('_kombu.binding.rbx'))).toBe(1);
+  });
+
+  it('publishes fanout messages on /{db}.<exchange>/<routing key>', async () => {
+    fresh();
+    const broker = await open();
+    const seen: string[] = [];
+    const sub = raw.duplicate();
+    await sub.psubscribe(`${prefix}/0.*`);
+    sub.on('pmessage', (_p: string, channel: string) => seen.push(channel));
+    const got: string[] = [];
+    const fan = await broker.subscribeFanout('celeryev', (m, rk) => got.push(`${rk}:${m.body.toString()}`));
+    await broker.publishFanout('celeryev', 'worker.heartbeat', message('hb'));
+    await broker.publishFanout('celery.pidbox', '', message('ctl'));
+    await waitFor(() => seen.length === 2 && got.length === 1);
+    expect(seen.sort()).toEqual([`${prefix}/0.celery.pidbox`, `${prefix}/0.celeryev/worker.heartbeat`]);
+    expect(got).toEqual(['worker.heartbeat:hb']);
+    await fan.cancel();
+    await sub.quit();
+  });
+
+  it('keeps a fixed queue order with queueOrderStrategy "priority"', async () => {
+    fresh();
+    const broker = await open({ queueOrderStrategy: 'priority' });
+    for (let i = 0; i < 3; i++) {
+      await broker.publish(message(`a${i}`), { exchange: '', routingKey: 'qa' });
+      await broker.publish(message(`b${i}`), { exchange: '', routingKey: 'qb' });
+    }
+    const c = await collect(broker, ['qa', 'qb'], 1, true);
+    await waitFor(() => c.got.length === 6);
+    expect(c.bodies()).toEqual(['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
+  });
+
+  it('uses custom sep and priority steps', async () => {
+    fresh();
+    const broker = await open({ sep: ':', prioritySteps: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] });
+    await broker.publish(message('p7'), { exchange: '', routingKey: 'celery' }, { priority: 7 });
+    expect(await raw.llen(key('celery:7'))).toBe(1);
+  });
+});
+
+describe('redis broker: configuration', () => {
+  const fails = (fn: () => unknown, setting: RegExp): void => {
+    try {
+      fn();
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigurationError);
+      expect(String((err as Error).message) + (err as ConfigurationError).setting).toMatch(setting);
+      expect((err as Error).message).not.toMatch(/hunter2/);
+    }
+  };
+
+  it('fails fast on bad options and URLs, naming the setting and hiding passwords', () => {
+    fails(() => createBroker('redis://:hunter2@127.0.0.1/0', { visibilityTimeout: -1 }), /visibilityTimeout/);
+    fails(() => createBroker('redis://:hunter2@127.0.0.1/0', { queue_order_strategy: 'random' }), /queue_order_strategy|queueOrderStrategy/);
+    fails(() => createBroker('redis://:hunter2@127.0.0.1/0', { prioritySteps: [3, 1] }), /prioritySteps/);
+    fails(() => createBroker('redis://:hunter2@127.0.0.1/x'), /broker_url/);
+    fails(() => createBroker('redis://:hunter2@127.0.0.1/0?ssl_cert_reqs=none'), /rediss/);
+    fails(() => createBroker('rediss://:hunter2@127.0.0.1/0?ssl_cert_reqs=sometimes'), /ssl_cert_reqs/);
+    fails(() => createBroker('sentinel://:hunter2@h1:26379;sentinel://h2:26380'), /masterName/);
+  });
+
+  it('accepts socket, sentinel and TLS URLs', () => {
+    expect(createBroker('redis+socket:///tmp/redis.sock?virtual_host=3').url).toBe('redis+socket:///tmp/redis.sock?virtual_host=3');
+    expect(createBroker('sentinel://:hunter2@h1:26379;sentinel://h2:26380', { masterName: 'mymaster' }).url).not.toMatch(/hunter2/);
+    expect(createBroker('rediss://:hunter2@127.0.0.1:6380/0?ssl_cert_reqs=required').url).toBe('rediss://:**@127.0.0.1:6380/0?ssl_cert_reqs=required');
+  });
+});
