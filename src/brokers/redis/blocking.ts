@@ -4,12 +4,15 @@
  * CLIENT UNBLOCK, which makes it return nothing: shutdown is immediate and no popped message can
  * be lost by tearing a connection down mid-reply.
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
 interface BlockingConnection {
   redis: Redis;
   /** CLIENT ID of the current socket; changes after each reconnect. */
   id: number | null;
+  /** CLIENT SETNAME of this connection, to find it again after a reconnect. */
+  name: string;
 }
 
 export class BlockingConnections {
@@ -19,7 +22,7 @@ export class BlockingConnections {
   private closed = false;
 
   constructor(
-    private readonly open: () => Redis,
+    private readonly open: (connectionName: string) => Redis,
     private readonly control: Redis,
     private readonly max: number,
   ) {}
@@ -28,9 +31,7 @@ export class BlockingConnections {
   async brpop(lists: string[], timeoutSeconds: number, signal: AbortSignal): Promise<[string, string] | null> {
     const conn = await this.acquire();
     if (!conn) return null;
-    const unblock = (): void => {
-      if (conn.id !== null) void this.control.client('UNBLOCK', conn.id).catch(() => undefined);
-    };
+    const unblock = (): void => void this.unblock(conn);
     try {
       if (signal.aborted) return null;
       if (conn.id === null) conn.id = Number(await conn.redis.client('ID'));
@@ -49,10 +50,29 @@ export class BlockingConnections {
     for (const waiter of this.waiters.splice(0)) waiter(null);
     await Promise.all(
       [...this.all].map(async (conn) => {
-        if (conn.id !== null) await this.control.client('UNBLOCK', conn.id).catch(() => undefined);
+        await this.unblock(conn);
         await conn.redis.quit().catch(() => conn.redis.disconnect());
       }),
     );
+  }
+
+  /**
+   * End a waiting BRPOP. After a reconnect ioredis re-sends the BRPOP itself, so the socket's new
+   * CLIENT ID is unknown (asking on that socket would queue behind the BRPOP): find it by name.
+   */
+  private async unblock(conn: BlockingConnection): Promise<void> {
+    try {
+      let id = conn.id;
+      if (id === null) {
+        const list = String(await this.control.call('CLIENT', 'LIST', 'TYPE', 'normal'));
+        const line = list.split('\n').find((l) => l.includes(` name=${conn.name} `));
+        const match = line ? /(?:^|\s)id=(\d+)/.exec(line) : null;
+        id = match ? Number(match[1]) : null;
+      }
+      if (id !== null) await this.control.client('UNBLOCK', id);
+    } catch {
+      // Redis unreachable: the BRPOP ends by its own timeout.
+    }
   }
 
   private acquire(): Promise<BlockingConnection | null> {
@@ -60,8 +80,9 @@ export class BlockingConnections {
     const conn = this.idle.pop();
     if (conn) return Promise.resolve(conn);
     if (this.all.size < this.max) {
-      const redis = this.open();
-      const created: BlockingConnection = { redis, id: null };
+      const name = `celeriac-brpop-${randomUUID().slice(0, 12)}`;
+      const redis = this.open(name);
+      const created: BlockingConnection = { redis, id: null, name };
       redis.on('ready', () => (created.id = null));
       this.all.add(created);
       return Promise.resolve(created);

@@ -67,7 +67,7 @@ export class RedisChannel implements ChannelOps {
     this.layout = options.layout;
     this.queueOrder = options.queueOrder ?? 'round_robin';
     this.client = defineBrokerScripts(this.open('main'));
-    this.blocking = new BlockingConnections(() => this.open('blocking', { enableAutoPipelining: false }), this.client, Math.max(1, options.maxConnections - 2));
+    this.blocking = new BlockingConnections((connectionName) => this.open('blocking', { enableAutoPipelining: false, connectionName }), this.client, Math.max(1, options.maxConnections - 2));
     this.fanout = new RedisFanout(this.client, () => this.open('subscriber', { enableAutoPipelining: false }), this.layout, options.logger);
     this.restorer = new UnackedRestorer({
       client: this.client,
