@@ -20,6 +20,8 @@ export type MakeBackend = (options?: BackendFactoryOptions) => Promise<ResultBac
 export interface BackendConformanceOptions {
   /** The stored text under `key`, for checking the exact wire format; tests needing it skip without. */
   rawGet?: (backend: ResultBackend, key: string) => Promise<string | null>;
+  /** The store expires keys itself (Redis TTL), so `cleanup()` has nothing left to remove. */
+  nativeExpiry?: boolean;
 }
 
 interface Fixture {
@@ -144,7 +146,8 @@ export function backendConformance(name: string, makeBackend: MakeBackend, optio
       await backend.storeResult(meta(probe, 'SUCCESS', 2));
       expect((await backend.getTaskMeta(probe)).status).toBe('SUCCESS');
       await waitFor(async () => (await backend.getTaskMeta(probe)).status === 'PENDING', 5000, 'expiry');
-      expect(await backend.cleanup()).toBeGreaterThanOrEqual(1); // `unread` was never touched since it expired
+      // `unread` was never touched since it expired: only a sweeping store still holds it.
+      expect(await backend.cleanup()).toBeGreaterThanOrEqual(options.nativeExpiry ? 0 : 1);
       expect((await backend.getTaskMeta(unread)).status).toBe('PENDING');
       const keeper = await make({ resultExpires: null });
       const kept = randomUUID();
