@@ -47,7 +47,14 @@ export function pythonCeleryStatus(): PythonCeleryStatus {
       : `${PYTHON} cannot import celery and redis (${last}); install python3-celery python3-redis`;
   }
   const ci = process.env.CI === 'true' || process.env.CI === '1';
-  return { skip: problem !== null && !ci, problem };
+  const skip = problem !== null && !ci;
+  if (skip) console.error(`Skipping the Python Celery interop tests: ${problem} (with CI=true they run and fail)`);
+  return { skip, problem };
+}
+
+/** A describe title that carries the skip reason when the tests are skipped. */
+export function interopTitle(title: string, status: PythonCeleryStatus): string {
+  return status.skip ? `${title} (skipped: ${status.problem})` : title;
 }
 
 /** In CI the interop tests must run: throw the reason they cannot. */
