@@ -4,8 +4,12 @@
  * bytes need not match Python's (compressor implementations differ), only the formats.
  */
 import zlib from 'node:zlib';
-import { lzma, xz } from '@napi-rs/lzma';
-import compressjs from 'compressjs';
+import type * as LzmaModule from '@napi-rs/lzma';
+import type CompressJs from 'compressjs';
+import { lazyRequire } from '../utils/lazy-require.js';
+
+const loadLzma = lazyRequire<typeof LzmaModule>('@napi-rs/lzma');
+const loadCompressjs = lazyRequire<typeof CompressJs>('compressjs');
 
 interface CompressionMethod {
   mime: string;
@@ -35,8 +39,8 @@ const METHODS: readonly CompressionMethod[] = [
   {
     mime: 'application/x-bz2',
     aliases: ['bzip2', 'bzip'],
-    compress: (data) => toBuffer(compressjs.Bzip2.compressFile(data)),
-    decompress: (data) => toBuffer(compressjs.Bzip2.decompressFile(data)),
+    compress: (data) => toBuffer(loadCompressjs().Bzip2.compressFile(data)),
+    decompress: (data) => toBuffer(loadCompressjs().Bzip2.decompressFile(data)),
   },
   {
     mime: 'application/x-brotli',
@@ -48,10 +52,10 @@ const METHODS: readonly CompressionMethod[] = [
     mime: 'application/x-lzma',
     aliases: ['lzma', 'xz'],
     // Python's lzma.compress defaults to the xz container.
-    compress: (data) => xz.compressSync(data),
+    compress: (data) => loadLzma().xz.compressSync(data),
     // lzma.decompress (FORMAT_AUTO) also reads the legacy .lzma ("alone") format.
     decompress: (data) =>
-      data.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC) ? xz.decompressSync(data) : lzma.decompressSync(data),
+      data.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC) ? loadLzma().xz.decompressSync(data) : loadLzma().lzma.decompressSync(data),
   },
   {
     mime: 'application/zstd',

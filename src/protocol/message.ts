@@ -67,8 +67,11 @@ export const DEFAULT_LANG = 'js';
 
 /** Celery's `anon_nodename()`, the default `origin` of messages sent outside a worker. */
 export function anonNodename(): string {
-  return `gen${process.pid}@${hostname()}`;
+  // os.hostname() is a system call; it runs once per message otherwise.
+  cachedNodename ??= `gen${process.pid}@${hostname()}`;
+  return cachedNodename;
 }
+let cachedNodename: string | undefined;
 
 /** Build a protocol v2 task message ready for a broker (body serialized and maybe compressed). */
 export function buildTaskMessage(opts: BuildTaskOptions): TransportMessage {

@@ -32,13 +32,25 @@ function write(value: unknown, seen: Set<object>): string {
   if (seen.has(obj)) throw new TypeError('Circular reference in value to serialize');
   seen.add(obj);
   try {
-    if (Array.isArray(obj)) return `[${obj.map((v) => write(v, seen)).join(', ')}]`;
+    if (Array.isArray(obj)) {
+      let out = '[';
+      for (let i = 0; i < obj.length; i++) out += (i === 0 ? '' : ', ') + write(obj[i], seen);
+      return `${out}]`;
+    }
     if (obj instanceof Map) return writeEntries([...obj.entries()].map(([k, v]) => [String(k), v]), seen);
-    if (obj instanceof Set) return `[${[...obj].map((v) => write(v, seen)).join(', ')}]`;
-    return writeEntries(
-      Object.entries(obj).filter(([, v]) => v !== undefined && typeof v !== 'function'),
-      seen,
-    );
+    if (obj instanceof Set) return write([...obj], seen);
+    // A plain loop: this runs for every message published and every result stored.
+    let out = '{';
+    let first = true;
+    const record = obj as Record<string, unknown>;
+    for (const key in record) {
+      if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+      const v = record[key];
+      if (v === undefined || typeof v === 'function') continue;
+      out += (first ? '' : ', ') + quote(key) + ': ' + write(v, seen);
+      first = false;
+    }
+    return `${out}}`;
   } finally {
     seen.delete(obj);
   }
@@ -71,8 +83,12 @@ const ESCAPES: Record<string, string> = {
   '\t': '\\t',
 };
 
+/** Anything but printable ASCII other than `"` and `\\`: those strings take the slow path. */
+const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+
 /** Quote like Python with ensure_ascii: every non-ASCII UTF-16 unit becomes `\uXXXX` (surrogates stay pairs). */
 function quote(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const ch = s[i] as string;

@@ -2,8 +2,12 @@
  * kombu's serializer registry (`kombu/serialization.py`): bodies are encoded by serializer name and
  * decoded by content type, and decoding refuses content types the consumer does not accept.
  */
-import { Packr } from 'msgpackr';
-import { parseDocument, stringify as yamlStringify } from 'yaml';
+import type * as Msgpackr from 'msgpackr';
+import type * as Yaml from 'yaml';
+import { lazyRequire } from '../utils/lazy-require.js';
+
+const loadMsgpackr = lazyRequire<typeof Msgpackr>('msgpackr');
+const loadYaml = lazyRequire<typeof Yaml>('yaml');
 import { ContentDisallowedError, MalformedMessageError } from '../errors.js';
 import { formatIsoUtc, parseIsoDate } from './dates.js';
 import { dumps, loads } from './pyjson.js';
@@ -129,14 +133,16 @@ function decodeWrapper(type: unknown, value: unknown): unknown {
 // 'auto' (numbers when safe, bigint beyond 2^53) is supported at runtime; msgpackr's types omit it.
 const INT64_AUTO = 'auto' as unknown as 'bigint';
 
-const packr = new Packr({
+let packr: Msgpackr.Packr | undefined;
+const getPackr = (): Msgpackr.Packr => (packr ??= new (loadMsgpackr().Packr)(PACKR_OPTIONS));
+const PACKR_OPTIONS: Msgpackr.Options = {
   useRecords: false, // no msgpackr record extension: Python cannot read it
   mapsAsObjects: true, // maps become plain objects; integer keys become their decimal text
   variableMapSize: true, // fixmap for small maps, as Python writes (byte-identical small bodies)
   int64AsType: INT64_AUTO,
   encodeUndefinedAsNil: true,
   copyBuffers: true, // decoded bin values must not alias the message body
-});
+};
 
 /** Python packs ints as ints whatever their size; msgpackr would pack large ones as float64. */
 function toMsgpackLeaf(value: unknown): unknown {
@@ -149,7 +155,7 @@ function toMsgpackLeaf(value: unknown): unknown {
 
 function decodeMsgpack(body: Buffer): unknown {
   try {
-    return packr.unpack(body);
+    return getPackr().unpack(body);
   } catch (err) {
     throw new MalformedMessageError(`cannot decode application/x-msgpack body: ${(err as Error).message}`);
   }
@@ -162,7 +168,7 @@ function encodeYaml(value: unknown): Buffer {
   // safe_dump sorts keys; matching it keeps simple bodies byte-identical to Celery's. Maps become
   // plain mappings (the yaml package would write a JS Map as !!omap, which PyYAML reads as pairs).
   const plain = prepare(value, (v) => v, false);
-  return Buffer.from(yamlStringify(plain, { version: '1.1', sortMapEntries: true }), 'utf8');
+  return Buffer.from(loadYaml().stringify(plain, { version: '1.1', sortMapEntries: true }), 'utf8');
 }
 
 function decodeYaml(body: Buffer): unknown {
@@ -172,7 +178,7 @@ function decodeYaml(body: Buffer): unknown {
   } catch (err) {
     throw new MalformedMessageError(`cannot decode application/x-yaml body: ${(err as Error).message}`);
   }
-  const doc = parseDocument(text, { version: '1.1', prettyErrors: false });
+  const doc = loadYaml().parseDocument(text, { version: '1.1', prettyErrors: false });
   // safe_load refuses tags it cannot construct (e.g. !!python/object); the yaml package only warns.
   const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
   try {
@@ -249,7 +255,7 @@ const SERIALIZERS: readonly Serializer[] = [
     contentType: 'application/x-msgpack',
     contentEncoding: 'binary',
     // Copied: msgpackr hands out slices of a buffer it keeps writing into.
-    encode: (value) => Buffer.from(packr.pack(prepare(value, toMsgpackLeaf))),
+    encode: (value) => Buffer.from(getPackr().pack(prepare(value, toMsgpackLeaf))),
     decode: decodeMsgpack,
   },
   {

@@ -223,7 +223,11 @@ export class Worker implements WorkerRuntime {
     if (this.state === 'stopped') return;
     if (await this.skipIfNeeded(request)) return;
     const acksLate = request.task.options.acksLate ?? this.app.conf.taskAcksLate;
-    if (!acksLate) await request.ack();
+    // Early ack is sent before the task runs, as Celery's, but not waited for: the round trip would
+    // add to every task's latency. A failed ack only means a possible redelivery; it is logged.
+    if (!acksLate) {
+      request.ack().catch((err: unknown) => this.log.warn({ id: request.id, err: (err as Error).message }, 'early ack failed'));
+    }
     request.startedAt = Date.now();
     await this.runHooks('beforeExecute', (mw) => mw.beforeExecute?.(request));
     const outcome = await traceRequest(request);
@@ -241,6 +245,7 @@ export class Worker implements WorkerRuntime {
     const seconds = Number((outcome.runtimeMs / 1000).toFixed(6));
     if (outcome.status === 'SUCCESS') {
       this.counters.succeeded++;
+      if (!this.log.isLevelEnabled('info')) return;
       this.log.info({ id: request.id, task: request.name, runtime: seconds }, `Task ${request.name}[${request.id}] succeeded in ${seconds}s`);
     } else {
       this.counters.failed++;
@@ -252,7 +257,9 @@ export class Worker implements WorkerRuntime {
   private async runHooks(hook: string, call: (mw: WorkerMiddleware) => unknown): Promise<void> {
     for (const mw of this.middlewares) {
       try {
-        await call(mw);
+        const result = call(mw);
+        // Most hooks are synchronous or absent: only a real promise costs a microtask turn.
+        if (result instanceof Promise) await result;
       } catch (err) {
         this.log.error({ middleware: mw.name, hook, err: (err as Error).message }, 'middleware hook failed');
       }

@@ -6,23 +6,32 @@
  */
 import type { Redis } from 'ioredis';
 import { openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
+import { Batcher } from '../../utils/batcher.js';
 import type { KeyValueStore } from '../keyvalue.js';
 
 /**
- * setResult: Celery's `_store_result` guard plus `_set` as one step.
- *   KEYS[1] result key; ARGV[1] value; ARGV[2] ttl in ms (0 = keep)
- *   returns 0 when a stored SUCCESS was kept, 1 when written (and published on KEYS[1])
+ * setResults: Celery's `_store_result` guard plus `_set` (SET with expiry, then PUBLISH on the key's
+ * own name), atomically, for a batch of results written in the same tick.
+ *   KEYS result keys; ARGV[1] ttl in ms (0 = keep); ARGV[1 + i] value for KEYS[i]
+ *   returns how many were written (a stored SUCCESS is kept)
  */
-const SET_RESULT = `
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, meta = pcall(cjson.decode, current)
-  if ok and type(meta) == 'table' and meta.status == 'SUCCESS' then return 0 end
+const SET_RESULTS = `
+local ttl = tonumber(ARGV[1])
+local written = 0
+for i, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  local keep = false
+  if current then
+    local ok, meta = pcall(cjson.decode, current)
+    keep = ok and type(meta) == 'table' and meta.status == 'SUCCESS'
+  end
+  if not keep then
+    if ttl > 0 then redis.call('SET', key, ARGV[i + 1], 'PX', ttl) else redis.call('SET', key, ARGV[i + 1]) end
+    redis.call('PUBLISH', key, ARGV[i + 1])
+    written = written + 1
+  end
 end
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
+return written
 `;
 
 export interface RedisStoreOptions {
@@ -35,14 +44,16 @@ export interface RedisStoreOptions {
 type Listener = (value?: string) => void;
 
 export class RedisKeyValueStore implements KeyValueStore {
-  readonly client: Redis & { celeriacSetResult(key: string, value: string, ttl: number): Promise<number> };
+  readonly client: Redis & { celeriacSetResults(...keysThenArgs: (string | number)[]): Promise<number> };
+  /** Results stored in one tick with the same expiry go to Redis as one script call. */
+  private readonly results = new Batcher<{ key: string; value: string; ttlMs: number }>((batch) => this.setMany(batch), 500);
   private subscriber: Redis | null = null;
   private readonly listeners = new Map<string, Set<Listener>>();
   private closed = false;
 
   constructor(private readonly options: RedisStoreOptions) {
     const client = this.open('main');
-    client.defineCommand('celeriacSetResult', { lua: SET_RESULT, numberOfKeys: 1 });
+    client.defineCommand('celeriacSetResults', { lua: SET_RESULTS });
     this.client = client as RedisKeyValueStore['client'];
   }
 
@@ -75,8 +86,23 @@ export class RedisKeyValueStore implements KeyValueStore {
     await multi.exec();
   }
 
-  async setResult(key: string, value: string, ttlSeconds: number | null): Promise<void> {
-    await this.client.celeriacSetResult(this.key(key), value, ttlSeconds ? Math.ceil(ttlSeconds * 1000) : 0);
+  setResult(key: string, value: string, ttlSeconds: number | null): Promise<void> {
+    return this.results.add({ key: this.key(key), value, ttlMs: ttlSeconds ? Math.ceil(ttlSeconds * 1000) : 0 });
+  }
+
+  private async setMany(batch: { key: string; value: string; ttlMs: number }[]): Promise<void> {
+    // One call per distinct expiry (normally one: every result shares result_expires).
+    const byTtl = new Map<number, { key: string; value: string }[]>();
+    for (const entry of batch) {
+      const list = byTtl.get(entry.ttlMs);
+      if (list) list.push(entry);
+      else byTtl.set(entry.ttlMs, [entry]);
+    }
+    await Promise.all(
+      [...byTtl].map(([ttlMs, entries]) =>
+        this.client.celeriacSetResults(entries.length, ...entries.map((e) => e.key), ttlMs, ...entries.map((e) => e.value)),
+      ),
+    );
   }
 
   async delete(key: string): Promise<void> {

@@ -13,6 +13,7 @@ import type { TransportMessage } from '../../protocol/types.js';
 import type { Binding, ChannelOps, QueueOrderStrategy, ReservedMessage, StoredMessageMeta } from '../virtual/channel.js';
 import type { BrokerLogger } from '../virtual/options.js';
 import { clampPriority } from '../virtual/virtual-broker.js';
+import { Batcher } from '../../utils/batcher.js';
 import { BlockingConnections } from './blocking.js';
 import { openRedis, type RedisConnectionSpec } from './connection.js';
 import { RedisFanout } from './fanout.js';
@@ -56,6 +57,8 @@ export class RedisChannel implements ChannelOps {
   private readonly fanout: RedisFanout;
   private readonly restorer: UnackedRestorer;
   private readonly held = new Map<string, Held>();
+  /** Acks of one tick go to Redis as one script call. */
+  private readonly acks = new Batcher<string>((tags) => this.ackMany(tags).then(() => undefined), 4000);
   /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
   private readonly bindings = new Map<string, Set<string>>();
   private readonly healthTimer: NodeJS.Timeout | null = null;
@@ -128,7 +131,11 @@ export class RedisChannel implements ChannelOps {
 
   async ack(tag: string): Promise<void> {
     this.held.delete(tag);
-    await this.client.celeriacAck(this.layout.unacked, this.layout.unackedIndex, tag);
+    await this.acks.add(tag);
+  }
+
+  private ackMany(tags: string[]): Promise<number> {
+    return this.client.celeriacAck(this.layout.unacked, this.layout.unackedIndex, ...tags);
   }
 
   async requeue(tag: string): Promise<void> {

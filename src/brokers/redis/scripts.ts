@@ -59,12 +59,12 @@ return out
 `;
 
 /**
- * ack: forget a delivery (kombu's `_remove_from_indices`); also reject without requeue.
- *   KEYS[1] unacked, KEYS[2] unacked_index; ARGV[1] tag
+ * ack: forget deliveries (kombu's `_remove_from_indices`), a batch at a time.
+ *   KEYS[1] unacked, KEYS[2] unacked_index; ARGV tags
  */
 const ACK = `
-redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], unpack(ARGV))
+return redis.call('HDEL', KEYS[1], unpack(ARGV))
 `;
 
 /**
@@ -119,7 +119,7 @@ return 0
 
 export interface BrokerScripts {
   celeriacReserve(...keysThenArgs: (string | number)[]): Promise<string[]>;
-  celeriacAck(unacked: string, index: string, tag: string): Promise<number>;
+  celeriacAck(unacked: string, index: string, ...tags: string[]): Promise<number>;
   celeriacRestore(...keysThenArgs: (string | number)[]): Promise<number>;
   celeriacDeadLetter(
     unacked: string,

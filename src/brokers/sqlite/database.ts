@@ -8,7 +8,10 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { lazyRequire } from '../../utils/lazy-require.js';
+
+const loadSqlite = lazyRequire<typeof Database>('better-sqlite3');
 import { CeleriacError, ConfigurationError } from '../../errors.js';
 import { redactUrl, urlScheme } from '../../utils/url.js';
 
@@ -52,7 +55,7 @@ export interface OpenedDatabase {
 /** Open (creating directories) in WAL mode, so readers never block the writer and vice versa. */
 export function openDatabase(path: string): OpenedDatabase {
   mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  const db = new (loadSqlite())(path, { timeout: BUSY_TIMEOUT_MS });
   try {
     db.pragma('journal_mode = WAL');
     // With WAL, NORMAL still never corrupts; a power loss may drop the last commits, a process kill does not.
