@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { SignatureLike } from '../canvas/signature.js';
 import { toSignatureDict } from '../canvas/signature.js';
 import { buildTaskMessage, parseIsoDate } from '../protocol/message.js';
-import type { SignatureDict } from '../protocol/types.js';
+import type { SignatureDict, TransportMessage } from '../protocol/types.js';
+import type { Broker } from '../brokers/types.js';
 import type { RetryPolicy } from '../utils/retry.js';
 import { retryWithPolicy } from '../utils/retry.js';
 import type { Celery } from './celery.js';
@@ -68,6 +69,15 @@ export interface PublishedTask {
   ignoreResult: boolean;
 }
 
+/** A message built for one call, with where it goes. */
+interface PreparedTask extends PublishedTask {
+  message: TransportMessage;
+  exchange: string;
+  routingKey: string;
+  priority: number;
+  eta: Date | null;
+}
+
 export async function publishTask(
   app: Celery,
   name: string,
@@ -76,6 +86,64 @@ export async function publishTask(
   options: ApplyOptions = {},
   defaults: TaskPublishDefaults = {},
 ): Promise<PublishedTask> {
+  const prepared = prepareTask(app, name, args, kwargs, options, defaults);
+  const broker = await app.connectBroker();
+  await app.ensureQueue(prepared.queue, prepared.exchange, prepared.routingKey);
+  const { message, exchange, routingKey, priority } = prepared;
+  const send = () => broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) });
+  await sendWithRetry(app, name, prepared.id, options, send);
+  return { id: prepared.id, queue: prepared.queue, ignoreResult: prepared.ignoreResult };
+}
+
+/**
+ * Many calls of one task in one go (BullMQ's `addBulk`): every message is built first, then the
+ * broker stores them together where it can (one LPUSH per Redis list). Options apply to every call.
+ */
+export async function publishTasks(
+  app: Celery,
+  name: string,
+  calls: readonly { args: readonly unknown[]; kwargs?: Readonly<Record<string, unknown>> }[],
+  options: ApplyOptions = {},
+  defaults: TaskPublishDefaults = {},
+): Promise<PublishedTask[]> {
+  if (options.taskId !== undefined) throw new TypeError('publishing many tasks: taskId cannot be shared; leave it out');
+  const prepared = calls.map((call) => prepareTask(app, name, call.args, call.kwargs ?? {}, options, defaults));
+  const broker = await app.connectBroker();
+  for (const p of prepared) await app.ensureQueue(p.queue, p.exchange, p.routingKey);
+  const batch = prepared.map((p) => ({
+    message: p.message,
+    target: { exchange: p.exchange, routingKey: p.routingKey },
+    options: { priority: p.priority, deliverAt: deliverAt(p.eta, broker) },
+  }));
+  const send = async (): Promise<void> => {
+    if (broker.publishMany) await broker.publishMany(batch);
+    else for (const item of batch) await broker.publish(item.message, item.target, item.options);
+  };
+  await sendWithRetry(app, name, prepared[0]?.id ?? '', options, send);
+  return prepared.map((p) => ({ id: p.id, queue: p.queue, ignoreResult: p.ignoreResult }));
+}
+
+function deliverAt(eta: Date | null, broker: Broker): Date | null {
+  return eta && eta.getTime() > Date.now() && broker.capabilities.delayedDelivery ? eta : null;
+}
+
+async function sendWithRetry(app: Celery, name: string, id: string, options: ApplyOptions, send: () => Promise<void>): Promise<void> {
+  const conf = app.conf;
+  const retry = options.retry ?? conf.taskPublishRetry;
+  if (!retry) return send();
+  await retryWithPolicy(send, { ...conf.taskPublishRetryPolicy, ...options.retryPolicy }, (err, attempt, delayMs) =>
+    app.log.warn({ task: name, id, attempt, delayMs, err: (err as Error).message }, 'publish failed, retrying'),
+  );
+}
+
+function prepareTask(
+  app: Celery,
+  name: string,
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>>,
+  options: ApplyOptions,
+  defaults: TaskPublishDefaults,
+): PreparedTask {
   const conf = app.conf;
   const id = options.taskId ?? randomUUID();
   const parent = currentTask();
@@ -115,19 +183,7 @@ export async function publishTask(
     chain: options.chain ?? null,
     chord: options.chord ?? null,
   });
-  const broker = await app.connectBroker();
-  await app.ensureQueue(queue, exchange, routingKey);
-  const deliverAt = eta && eta.getTime() > Date.now() && broker.capabilities.delayedDelivery ? eta : null;
-  const send = () => broker.publish(message, { exchange, routingKey }, { priority: priority ?? 0, deliverAt });
-  const retry = options.retry ?? conf.taskPublishRetry;
-  if (retry) {
-    await retryWithPolicy(send, { ...conf.taskPublishRetryPolicy, ...options.retryPolicy }, (err, attempt, delayMs) =>
-      app.log.warn({ task: name, id, attempt, delayMs, err: (err as Error).message }, 'publish failed, retrying'),
-    );
-  } else {
-    await send();
-  }
-  return { id, queue, ignoreResult };
+  return { id, queue, ignoreResult, message, exchange, routingKey, priority: priority ?? 0, eta };
 }
 
 function toDicts(value: SignatureLike | SignatureLike[] | undefined): SignatureDict[] | null {

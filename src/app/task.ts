@@ -6,7 +6,7 @@ import { Signature } from '../canvas/signature.js';
 import type { Celery } from './celery.js';
 import { bindArguments, parameterNames } from './params.js';
 import type { ApplyOptions, TaskPublishDefaults } from './publish.js';
-import { publishTask } from './publish.js';
+import { publishTask, publishTasks } from './publish.js';
 import { AsyncResult } from './result.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -47,6 +47,15 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   async applyAsync(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
     const published = await publishTask(this.app, this.name, args, kwargs, options, this.options);
     return new AsyncResult<R>(published.id, this.app, this.name);
+  }
+
+  /**
+   * Send many calls at once (BullMQ's `addBulk`): one argument list per call, the same options for
+   * all. Brokers that can store a batch in one operation do (Redis: one LPUSH per list).
+   */
+  async delayMany(argsList: readonly A[], options: ApplyOptions = {}): Promise<AsyncResult<R>[]> {
+    const published = await publishTasks(this.app, this.name, argsList.map((args) => ({ args })), options, this.options);
+    return published.map((p) => new AsyncResult<R>(p.id, this.app, this.name));
   }
 
   /** Call the function here, in this process, without a broker. */

@@ -98,6 +98,8 @@ export interface Broker {
   close(): Promise<void>;
   declareQueue(queue: QueueDeclaration): Promise<void>;
   publish(message: TransportMessage, target: PublishTarget, options?: PublishOptions): Promise<void>;
+  /** Publish a batch, in order, in as few broker operations as the transport allows. */
+  publishMany?(batch: readonly { message: TransportMessage; target: PublishTarget; options?: PublishOptions }[]): Promise<void>;
   consume(queues: string[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Subscription>;
   /** Delete every ready message of a queue; returns how many were removed. */
   purge(queue: string): Promise<number>;

@@ -83,6 +83,24 @@ export function brokerConformance(name: string, makeBroker: MakeBroker, options:
       expect(c.bodies()).toEqual(bodies);
     });
 
+    it('publishes a batch in order with publishMany, routing each message', async ({ skip }) => {
+      const broker = await ctx.make();
+      if (!broker.publishMany) skip();
+      const [q, other, ex] = [ctx.uid('q'), ctx.uid('q'), ctx.uid('ex')];
+      await broker.declareQueue({ name: other, exchange: ex, routingKey: other });
+      const bodies = Array.from({ length: 50 }, (_, i) => `m${i}`);
+      await broker.publishMany?.([
+        ...bodies.map((b) => ({ message: message(b), target: { exchange: '', routingKey: q } })),
+        { message: message('routed'), target: { exchange: ex, routingKey: other }, options: { priority: 9 } },
+      ]);
+      const c = await collect(broker, [q], 0, true);
+      await waitFor(() => c.got.length === 50, 5000, '50 deliveries');
+      expect(c.bodies()).toEqual(bodies);
+      const r = await collect(broker, [other], 1, true);
+      await waitFor(() => r.got.length === 1);
+      expect(r.got[0]?.deliveryInfo).toMatchObject({ exchange: ex, routing_key: other, priority: 9 });
+    });
+
     it('serves lower priority numbers first and clamps priorities to 0..9', async () => {
       const broker = await ctx.make();
       const q = ctx.uid('q');

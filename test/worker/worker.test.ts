@@ -109,6 +109,12 @@ describe.each(setups)('worker on %s', (_name, makeSetup) => {
     expect(await result.dateDone).toBeInstanceOf(Date);
   });
 
+  it('sends many calls at once with delayMany and returns their results in order', async () => {
+    const results = await client.tasks.add.delayMany([[1, 1], [2, 2], [3, 3]], { priority: 3 });
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 10_000 })))).toEqual([2, 4, 6]);
+    await expect(client.tasks.add.delayMany([[1, 1]], { taskId: 'shared' })).rejects.toThrow(/taskId/);
+  });
+
   it('stores Celery result_extended fields', async () => {
     const result = await client.tasks.add.delay(1, 2);
     await result.get({ timeout: 10_000 });

@@ -100,6 +100,19 @@ export class RedisChannel implements ChannelOps {
     await this.client.lpush(this.layout.listKey(queue, meta.priority), payload);
   }
 
+  async putMany(entries: readonly { queue: string; message: TransportMessage; meta: StoredMessageMeta }[]): Promise<void> {
+    // One LPUSH per list keeps publish order and costs one command per list, not per message.
+    const byList = new Map<string, string[]>();
+    for (const { queue, message, meta } of entries) {
+      const list = this.layout.listKey(queue, meta.priority);
+      const payload = encodeEnvelope(message, { exchange: meta.exchange, routingKey: meta.routingKey, priority: meta.priority });
+      const payloads = byList.get(list);
+      if (payloads) payloads.push(payload);
+      else byList.set(list, [payload]);
+    }
+    await Promise.all([...byList].map(([list, payloads]) => this.client.lpush(list, ...payloads)));
+  }
+
   async reserve(queues: string[], max: number, waitMs: number, signal: AbortSignal): Promise<ReservedMessage[]> {
     if (this.closed || signal.aborted) return [];
     this.restorer.start();

@@ -36,6 +36,8 @@ export interface ChannelOps {
   readonly queueOrder?: QueueOrderStrategy;
   /** Store a ready message (or a delayed one, visible from `deliverAt`). */
   put(queue: string, message: TransportMessage, meta: StoredMessageMeta, deliverAt: Date | null): Promise<void>;
+  /** Store several ready messages at once; stores without it get one `put` each. */
+  putMany?(entries: readonly { queue: string; message: TransportMessage; meta: StoredMessageMeta }[]): Promise<void>;
   /**
    * Reserve up to `max` visible messages from `queues`, trying the queues in the given order. A reserved
    * message is invisible to others until acked, requeued, or its visibility timeout passes. When nothing

@@ -49,6 +49,22 @@ export function clampPriority(priority: unknown): number {
   return Math.min(9, Math.max(0, Math.round(priority)));
 }
 
+/** Validate a publish; returns its `deliverAt` (null for now). */
+function checkPublish(target: PublishTarget, options: PublishOptions | undefined): Date | null {
+  const deliverAt = options?.deliverAt ?? null;
+  if (deliverAt !== null && (!(deliverAt instanceof Date) || Number.isNaN(deliverAt.getTime()))) {
+    throw new TypeError('publish: deliverAt must be a valid Date or null');
+  }
+  if (target.exchange === '' && !target.routingKey) {
+    throw new TypeError('publish: the default exchange needs a routing key naming the queue');
+  }
+  return deliverAt;
+}
+
+function metaOf(message: TransportMessage, target: PublishTarget, options: PublishOptions | undefined): StoredMessageMeta {
+  return { exchange: target.exchange, routingKey: target.routingKey, priority: clampPriority(options?.priority ?? message.properties.priority) };
+}
+
 export class VirtualBroker implements Broker {
   readonly transport: string;
   readonly url: string;
@@ -110,29 +126,40 @@ export class VirtualBroker implements Broker {
   }
 
   async publish(message: TransportMessage, target: PublishTarget, options?: PublishOptions): Promise<void> {
-    const deliverAt = options?.deliverAt ?? null;
-    if (deliverAt !== null && (!(deliverAt instanceof Date) || Number.isNaN(deliverAt.getTime()))) {
-      throw new TypeError('publish: deliverAt must be a valid Date or null');
-    }
-    if (target.exchange === '' && !target.routingKey) {
-      throw new TypeError('publish: the default exchange needs a routing key naming the queue');
-    }
     const ch = await this.ch();
-    const meta: StoredMessageMeta = {
-      exchange: target.exchange,
-      routingKey: target.routingKey,
-      priority: clampPriority(options?.priority ?? message.properties.priority),
-    };
+    const deliverAt = checkPublish(target, options);
+    const meta = metaOf(message, target, options);
+    for (const queue of await this.route(ch, target)) await ch.put(queue, message, meta, deliverAt);
+  }
+
+  async publishMany(batch: readonly { message: TransportMessage; target: PublishTarget; options?: PublishOptions }[]): Promise<void> {
+    const ch = await this.ch();
+    const routes = new Map<string, string[]>();
+    const ready: { queue: string; message: TransportMessage; meta: StoredMessageMeta }[] = [];
+    for (const { message, target, options } of batch) {
+      const deliverAt = checkPublish(target, options);
+      const meta = metaOf(message, target, options);
+      const routeKey = `${target.exchange}\u0000${target.routingKey}`;
+      let queues = routes.get(routeKey);
+      if (!queues) routes.set(routeKey, (queues = await this.route(ch, target)));
+      for (const queue of queues) {
+        if (deliverAt === null && ch.putMany) ready.push({ queue, message, meta });
+        else await ch.put(queue, message, meta, deliverAt);
+      }
+    }
+    if (ready.length > 0) await ch.putMany?.(ready);
+  }
+
+  /** The queues a publish goes to; none (with a warning) when nothing is bound, as kombu drops it. */
+  private async route(ch: ChannelOps, target: PublishTarget): Promise<string[]> {
     const queues = target.exchange === '' ? [target.routingKey] : await ch.lookup(target.exchange, target.routingKey);
     if (queues.length === 0) {
-      // kombu drops it too (UndeliverableWarning) when no deadletter queue is configured.
       this.logger?.warn('broker: message matched no queue and was dropped', {
         exchange: target.exchange,
         routingKey: target.routingKey,
       });
-      return;
     }
-    for (const queue of queues) await ch.put(queue, message, meta, deliverAt);
+    return queues;
   }
 
   async consume(queues: string[], onMessage: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Subscription> {
