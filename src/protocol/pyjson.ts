@@ -5,7 +5,66 @@
  */
 
 export function dumps(value: unknown): string {
-  return write(value, new Set());
+  return fastDumps(value) ?? write(value, new Set());
+}
+
+const NEEDS_WRITER = new Error('value needs the Python-style writer');
+
+/**
+ * JSON.stringify's view of values, made to match `write`: Sets as arrays. NaN/Infinity and Maps
+ * (whose key order an object cannot keep) go to `write` instead.
+ */
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw NEEDS_WRITER;
+  } else if (value instanceof Map) {
+    throw NEEDS_WRITER;
+  } else if (value instanceof Set) {
+    return [...value];
+  }
+  return value;
+}
+
+/**
+ * The common case through native JSON.stringify, then Python's `", "` and `": "` separators added in
+ * one scan: several times faster than `write` on a task envelope. Null when a value needs `write`:
+ * NaN/Infinity, bigint, cycles, Maps, non-ASCII text (Python escapes it), and the number shapes
+ * JavaScript and Python print differently (`1e-7` vs `1e-07`, `0.00001` vs `1e-05`).
+ */
+const NOT_PRINTABLE_ASCII = /[^\x00-\x7e]/;
+
+/** Index of the quote closing the string that opens at `open` (JSON.stringify escapes `"` as `\\"`). */
+function closingQuote(json: string, open: number): number {
+  let at = json.indexOf('"', open + 1);
+  for (;;) {
+    let backslashes = 0;
+    while (json.charCodeAt(at - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) return at;
+    at = json.indexOf('"', at + 1);
+  }
+}
+
+function fastDumps(value: unknown): string | null {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value, replacer);
+  } catch {
+    return null;
+  }
+  if (json === undefined) return null;
+  if (NOT_PRINTABLE_ASCII.test(json)) return null;
+  let out = '';
+  let last = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 34) i = closingQuote(json, i);
+    else if (c === 44 || c === 58) {
+      out += json.slice(last, i + 1) + ' ';
+      last = i + 1;
+    } else if ((c === 101 || c === 69) && json.charCodeAt(i + 1) === 45) return null; // e-
+    else if (c === 46 && json.startsWith('0000', i + 1)) return null; // .0000
+  }
+  return out + json.slice(last);
 }
 
 function write(value: unknown, seen: Set<object>): string {
