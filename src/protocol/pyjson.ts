@@ -31,7 +31,7 @@ function replacer(_key: string, value: unknown): unknown {
  * NaN/Infinity, bigint, cycles, Maps, non-ASCII text (Python escapes it), and the number shapes
  * JavaScript and Python print differently (`1e-7` vs `1e-07`, `0.00001` vs `1e-05`).
  */
-const NOT_PRINTABLE_ASCII = /[^\x00-\x7e]/;
+const NOT_PRINTABLE_ASCII = /[\u007f-\uffff]/;
 
 /** Index of the quote closing the string that opens at `open` (JSON.stringify escapes `"` as `\\"`). */
 function closingQuote(json: string, open: number): number {
