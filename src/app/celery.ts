@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createResultBackend } from '../backends/index.js';
+import { redactText } from '../utils/url.js';
 import type { ResultBackend } from '../backends/types.js';
 import { createBroker } from '../brokers/index.js';
 import type { Broker } from '../brokers/types.js';
@@ -135,6 +136,7 @@ export class Celery {
     const backend = createResultBackend(this.config.resultBackend, {
       resultExpires: this.config.resultExpires,
       ...this.config.resultBackendTransportOptions,
+      onError: (msg: string, err: Error) => this.log.error({ err: redactText(err.message) }, `result backend: ${msg}`),
     });
     await backend.connect();
     return backend;
