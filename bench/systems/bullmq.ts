@@ -1,0 +1,106 @@
+/**
+ * BullMQ: worker = bench/workers/bullmq-worker.ts; producer = this process. Bulk = `addBulk` in
+ * chunks of 1000. With results: jobs stay completed with their return value, and completion is the
+ * completed-set count. Ignored: `removeOnComplete: true`, completion counted by the task's INCR.
+ */
+import { Queue, QueueEvents } from 'bullmq';
+import { redisAddress } from '../lib/connection.js';
+import { spawnWorker } from '../lib/process.js';
+import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
+import { redisClient, since, waitFor, waitForCounter } from '../lib/util.js';
+
+const CHUNK = 1000;
+
+export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> {
+  const [db = 0] = systemDbs('bullmq', o.dbBase);
+  const connection = redisAddress(o.redis, db);
+  const queue = new Queue('bench', { connection });
+  const counter = redisClient(o.redis, db);
+
+  async function addBulk(n: number, name: 'noop' | 'noop_ignored'): Promise<void> {
+    const opts = name === 'noop_ignored' ? { removeOnComplete: true } : {};
+    for (let i = 0; i < n; i += CHUNK) {
+      const size = Math.min(CHUNK, n - i);
+      await queue.addBulk(Array.from({ length: size }, () => ({ name, data: {}, opts })));
+    }
+  }
+
+  async function e2eResults(n: number): Promise<number> {
+    const base = await queue.getCompletedCount();
+    const start = performance.now();
+    await addBulk(n, 'noop');
+    await waitFor(
+      async () => {
+        if ((await queue.getFailedCount()) > 0) throw new Error('a BullMQ job failed');
+        return (await queue.getCompletedCount()) >= base + n;
+      },
+      o.timeoutMs,
+      `${n} BullMQ jobs to complete`,
+      5,
+    );
+    return since(start);
+  }
+
+  return {
+    name: 'bullmq',
+    label: 'BullMQ 6.7',
+    dbs: [db],
+    defaultConcurrency: [1, 16, 64, 256],
+    rssWithChildren: false,
+
+    async measureEnqueue(): Promise<EnqueueTimings> {
+      await queue.waitUntilReady();
+      await queue.add('noop', {});
+      let start = performance.now();
+      for (let i = 0; i < o.enqueueOne; i++) await queue.add('noop', {});
+      const oneMs = since(start);
+      start = performance.now();
+      await addBulk(o.enqueueBulk, 'noop');
+      return { oneMs, bulkMs: since(start) };
+    },
+
+    startWorker(concurrency) {
+      const args = ['--import', 'tsx', 'bench/workers/bullmq-worker.ts', o.redis, String(db), String(concurrency)];
+      return spawnWorker(process.execPath, args, {});
+    },
+
+    async measureWithWorker(): Promise<WorkerTimings> {
+      // Ready = it ran one job; then a burst to warm the JIT.
+      await e2eResults(1);
+      await e2eResults(Math.min(1000, o.tasks));
+
+      const e2eResultsMs = await e2eResults(o.tasks);
+
+      const base = Number((await counter.get('bench:done')) ?? 0);
+      const start = performance.now();
+      await addBulk(o.tasks, 'noop_ignored');
+      await waitForCounter(counter, 'bench:done', base + o.tasks, o.timeoutMs);
+      const e2eIgnoredMs = since(start);
+
+      // Listening to the event stream only now, so the throughput runs' events do not reach this producer.
+      const events = new QueueEvents('bench', { connection });
+      try {
+        await events.waitUntilReady();
+        return { e2eResultsMs, e2eIgnoredMs, latenciesMs: await latencies(events) };
+      } finally {
+        await events.close();
+      }
+    },
+
+    async close() {
+      counter.disconnect();
+      await queue.close();
+    },
+  };
+
+  /** Add one job and wait for it to finish, `latencyCalls` times in a row. */
+  async function latencies(events: QueueEvents): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < o.latencyCalls; i++) {
+      const start = performance.now();
+      await (await queue.add('noop', {})).waitUntilFinished(events, o.timeoutMs);
+      out.push(since(start));
+    }
+    return out;
+  }
+}
