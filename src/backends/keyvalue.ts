@@ -173,12 +173,14 @@ export class KeyValueResultBackend implements ResultBackend {
       let finished = false;
       let timer: NodeJS.Timeout | undefined;
       let pollTimer: NodeJS.Timeout | undefined;
+      let retryTimer: NodeJS.Timeout | undefined;
       let unsubscribe = (): void => undefined;
       const finish = (settle: () => void): void => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
         clearTimeout(pollTimer);
+        clearTimeout(retryTimer);
         unsubscribe();
         signal?.removeEventListener('abort', onAbort);
         this.waits.delete(onClose);
@@ -197,6 +199,7 @@ export class KeyValueResultBackend implements ResultBackend {
       // One read at a time; a change announced during a read triggers one more read afterwards.
       let reading = false;
       let again = false;
+      let failures = 0;
       const check = async (): Promise<void> => {
         if (reading) {
           again = true;
@@ -207,10 +210,15 @@ export class KeyValueResultBackend implements ResultBackend {
           do {
             again = false;
             const meta = await this.getTaskMeta(taskId);
+            failures = 0;
             if (READY_STATES.has(meta.status)) return finish(() => resolve(meta));
           } while (again && !finished);
         } catch (err) {
-          finish(() => reject(err));
+          if (this.closed || err instanceof CeleriacError) return finish(() => reject(err));
+          // The store is unreachable for now (a Redis restart, say): keep waiting and read again
+          // with backoff; the caller's timeout, not a connection blip, decides when to give up.
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(() => void check(), Math.min(2000, 50 * 2 ** failures++));
         } finally {
           reading = false;
         }
