@@ -18,7 +18,7 @@ import {
   type PyOutcome,
   type PythonWorker,
 } from '../helpers/python.js';
-import { flushDbs, pythonEnv } from './support.js';
+import { flushDbs, pythonEnv, teardownInterop } from './support.js';
 
 const status = pythonCeleryStatus();
 const DBS = { broker: 8, backend: 9 };
@@ -42,14 +42,16 @@ describe.skipIf(status.skip)(interopTitle('celeriac CLI with Python Celery', sta
     pyWorker = await startPythonWorker({ ...env, queue: PY_QUEUE });
   }, 60_000);
 
-  afterAll(async () => {
-    try {
-      await pyWorker?.stop();
-    } finally {
-      if (tsWorker) await stopProcess(tsWorker.child, tsWorker.exited.then(() => undefined));
-      if (!status.skip) await flushDbs(DBS);
-    }
-  }, 60_000);
+  afterAll(
+    () =>
+      teardownInterop(DBS, status, {
+        pyWorker,
+        stopOther: async () => {
+          if (tsWorker) await stopProcess(tsWorker.child, tsWorker.exited.then(() => undefined));
+        },
+      }),
+    60_000,
+  );
 
   it('a `celeriac worker` serves tasks.add to a Python client', async () => {
     const out = await runPythonClient<PyOutcome>({ op: 'call', task: 'tasks.add', args: [2, 2], options: { queue: TS_QUEUE } }, env);

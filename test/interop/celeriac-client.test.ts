@@ -19,7 +19,7 @@ import {
   type PyOutcome,
   type PythonWorker,
 } from '../helpers/python.js';
-import { celeriacApp, closeCeleriac, defineCeleriacTasks, flushDbs, pythonEnv, startCeleriacWorker } from './support.js';
+import { celeriacApp, defineCeleriacTasks, flushDbs, pythonEnv, startCeleriacWorker, teardownInterop } from './support.js';
 
 const status = pythonCeleryStatus();
 const DBS = { broker: 4, backend: 5 };
@@ -67,18 +67,7 @@ describe.skipIf(status.skip)(interopTitle('celeriac client → Python worker', s
     pyWorker = await startPythonWorker({ ...env, queue: PY_QUEUE });
   }, 60_000);
 
-  afterAll(async () => {
-    try {
-      await pyWorker?.stop();
-    } finally {
-      try {
-        await closeCeleriac(worker, serverApp);
-      } finally {
-        await closeCeleriac(undefined, client);
-        if (!status.skip) await flushDbs(DBS);
-      }
-    }
-  }, 60_000);
+  afterAll(() => teardownInterop(DBS, status, { pyWorker, worker, apps: [serverApp, client] }), 60_000);
 
   it('delay(3, 4) of tasks.mul runs in Python and get() returns 12', async () => {
     const result = await py.mul.delay(3, 4);

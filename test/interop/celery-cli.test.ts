@@ -15,7 +15,7 @@ import {
   uniqueName,
   type PythonWorker,
 } from '../helpers/python.js';
-import { celeriacApp, closeCeleriac, defineCeleriacTasks, flushDbs, pythonEnv, redisClient, startCeleriacWorker } from './support.js';
+import { celeriacApp, defineCeleriacTasks, flushDbs, pythonEnv, redisClient, startCeleriacWorker, teardownInterop } from './support.js';
 
 const status = pythonCeleryStatus();
 const DBS = { broker: 6, backend: 7 };
@@ -52,14 +52,7 @@ describe.skipIf(status.skip)(interopTitle("celery CLI on celeriac's queues", sta
     pyWorker = await startPythonWorker({ ...env, queue: PY_QUEUE });
   }, 60_000);
 
-  afterAll(async () => {
-    try {
-      await pyWorker?.stop();
-    } finally {
-      await closeCeleriac(worker, app);
-      if (!status.skip) await flushDbs(DBS);
-    }
-  }, 60_000);
+  afterAll(() => teardownInterop(DBS, status, { pyWorker, worker, apps: [app] }), 60_000);
 
   it('a Python worker consumes a queue celeriac declared and filled first', async () => {
     await expect(early).resolves.toBe(42);

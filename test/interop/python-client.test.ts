@@ -17,7 +17,7 @@ import {
   type PythonWorker,
 } from '../helpers/python.js';
 import { waitFor } from '../helpers/wait.js';
-import { celeriacApp, closeCeleriac, defineCeleriacTasks, flushDbs, pythonEnv, redisClient, startCeleriacWorker } from './support.js';
+import { celeriacApp, closeCeleriac, defineCeleriacTasks, flushDbs, pythonEnv, redisClient, startCeleriacWorker, teardownInterop } from './support.js';
 
 const status = pythonCeleryStatus();
 const DBS = { broker: 2, backend: 3 };
@@ -44,14 +44,7 @@ describe.skipIf(status.skip)(interopTitle('Python client → celeriac worker', s
     pyWorker = await startPythonWorker({ ...env, queue: PY_QUEUE });
   }, 60_000);
 
-  afterAll(async () => {
-    try {
-      await pyWorker?.stop();
-    } finally {
-      await closeCeleriac(worker, app);
-      if (!status.skip) await flushDbs(DBS);
-    }
-  }, 60_000);
+  afterAll(() => teardownInterop(DBS, status, { pyWorker, worker, apps: [app] }), 60_000);
 
   it('apply_async of tasks.add returns the value to result.get()', async () => {
     const out = await pyCall('tasks.add', [2, 2]);

@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { Celery } from '../../src/app/celery.js';
 import type { Worker } from '../../src/worker/worker.js';
-import { REDIS_HOST, REDIS_PORT, redisUrl, type PythonEnv } from '../helpers/python.js';
+import { REDIS_HOST, REDIS_PORT, redisUrl, type PythonCeleryStatus, type PythonEnv, type PythonWorker } from '../helpers/python.js';
 import { within } from '../helpers/wait.js';
 
 /** Redis databases 2–9 belong to the interop tests, two per file (other suites use 0 and 1). */
@@ -87,4 +87,30 @@ export async function closeCeleriac(worker: Worker | undefined, app: Celery | un
   } finally {
     if (app) await within(app.close(), 10_000, 'celeriac app close');
   }
+}
+
+/**
+ * A test file's afterAll: stop the Python worker, anything else it started, the celeriac worker and
+ * apps, then empty its databases. Every step runs even when an earlier one fails; the first error
+ * is thrown at the end.
+ */
+export async function teardownInterop(
+  dbs: InteropDbs,
+  status: PythonCeleryStatus,
+  parts: { pyWorker?: PythonWorker; stopOther?: () => Promise<void>; worker?: Worker; apps?: (Celery | undefined)[] },
+): Promise<void> {
+  const errors: unknown[] = [];
+  const step = async (fn: () => Promise<void> | undefined): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      errors.push(err);
+    }
+  };
+  await step(() => parts.pyWorker?.stop());
+  await step(() => parts.stopOther?.());
+  await step(() => closeCeleriac(parts.worker, undefined));
+  for (const app of parts.apps ?? []) await step(() => closeCeleriac(undefined, app));
+  if (!status.skip) await step(() => flushDbs(dbs));
+  if (errors.length > 0) throw errors[0];
 }
