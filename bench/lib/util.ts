@@ -109,3 +109,26 @@ export async function waitForCounter(client: Redis, key: string, target: number,
     5,
   );
 }
+
+/**
+ * The "results ignored" run, the same for every system: `send` enqueues `tasks` tasks that each
+ * INCR `bench:done`; timed until the counter has moved by `tasks`.
+ */
+export async function timeCountedRun(counter: Redis, tasks: number, timeoutMs: number, send: () => Promise<unknown>): Promise<number> {
+  const base = Number((await counter.get('bench:done')) ?? 0);
+  const start = performance.now();
+  await send();
+  await waitForCounter(counter, 'bench:done', base + tasks, timeoutMs);
+  return since(start);
+}
+
+/** `calls` sequential round trips, each timed in ms. */
+export async function timeRoundTrips(calls: number, roundTrip: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const start = performance.now();
+    await roundTrip();
+    out.push(since(start));
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import Queue from 'bee-queue';
 import { redisAddress } from '../lib/connection.js';
 import { spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
-import { redisClient, since, waitFor, waitForCounter } from '../lib/util.js';
+import { redisClient, since, timeCountedRun, waitFor } from '../lib/util.js';
 
 const CHUNK = 1000;
 
@@ -114,11 +114,7 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
 
       const e2eResultsMs = await e2eResults(o.tasks);
 
-      const base = Number((await counter.get('bench:done')) ?? 0);
-      const start = performance.now();
-      await saveAll(noopIgnored, o.tasks);
-      await waitForCounter(counter, 'bench:done', base + o.tasks, o.timeoutMs);
-      const e2eIgnoredMs = since(start);
+      const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => saveAll(noopIgnored, o.tasks));
 
       // Subscribed only now, so the throughput runs' events do not reach this producer.
       const waiting = new Queue('noop', { redis, isWorker: false, getEvents: true, storeJobs: false });

@@ -7,7 +7,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { redisAddress } from '../lib/connection.js';
 import { spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
-import { redisClient, since, waitFor, waitForCounter } from '../lib/util.js';
+import { redisClient, since, timeCountedRun, timeRoundTrips, waitFor } from '../lib/util.js';
 
 const CHUNK = 1000;
 
@@ -71,11 +71,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
 
       const e2eResultsMs = await e2eResults(o.tasks);
 
-      const base = Number((await counter.get('bench:done')) ?? 0);
-      const start = performance.now();
-      await addBulk(o.tasks, 'noop_ignored');
-      await waitForCounter(counter, 'bench:done', base + o.tasks, o.timeoutMs);
-      const e2eIgnoredMs = since(start);
+      const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => addBulk(o.tasks, 'noop_ignored'));
 
       // Listening to the event stream only now, so the throughput runs' events do not reach this producer.
       const events = new QueueEvents('bench', { connection });
@@ -94,13 +90,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
   };
 
   /** Add one job and wait for it to finish, `latencyCalls` times in a row. */
-  async function latencies(events: QueueEvents): Promise<number[]> {
-    const out: number[] = [];
-    for (let i = 0; i < o.latencyCalls; i++) {
-      const start = performance.now();
-      await (await queue.add('noop', {})).waitUntilFinished(events, o.timeoutMs);
-      out.push(since(start));
-    }
-    return out;
+  function latencies(events: QueueEvents): Promise<number[]> {
+    return timeRoundTrips(o.latencyCalls, async () => (await queue.add('noop', {})).waitUntilFinished(events, o.timeoutMs));
   }
 }

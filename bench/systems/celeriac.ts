@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
-import { redisClient, redisUrl, since, waitForCeleryResults, waitForCounter } from '../lib/util.js';
+import { redisClient, redisUrl, since, timeCountedRun, timeRoundTrips, waitForCeleryResults } from '../lib/util.js';
 
 const CHUNK = 1000;
 
@@ -69,18 +69,8 @@ export async function createCeleriacSystem(o: BenchOptions): Promise<BenchSystem
 
       const e2eResultsMs = await e2eResults(o.tasks);
 
-      const base = Number((await counter.get('bench:done')) ?? 0);
-      let start = performance.now();
-      await sendBulk(noopIgnored, o.tasks);
-      await waitForCounter(counter, 'bench:done', base + o.tasks, o.timeoutMs);
-      const e2eIgnoredMs = since(start);
-
-      const latenciesMs: number[] = [];
-      for (let i = 0; i < o.latencyCalls; i++) {
-        start = performance.now();
-        await (await noop.delay()).get({ timeout: o.timeoutMs });
-        latenciesMs.push(since(start));
-      }
+      const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => sendBulk(noopIgnored, o.tasks));
+      const latenciesMs = await timeRoundTrips(o.latencyCalls, async () => (await noop.delay()).get({ timeout: o.timeoutMs }));
       return { e2eResultsMs, e2eIgnoredMs, latenciesMs };
     },
 
