@@ -77,16 +77,18 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * kombu's `_do_restore_message` on stored envelope text: the same envelope with
+ * kombu's `_do_restore_message` on a stored envelope (text, or already parsed): the same envelope with
  * `headers.redelivered` and `properties.delivery_info.redelivered` set, everything else kept
  * (except the delivery tag, when a new one is given).
  */
-export function markEnvelopeRedelivered(payload: string, newDeliveryTag?: string): string {
-  let parsed: unknown;
-  try {
-    parsed = loads(payload);
-  } catch (err) {
-    throw new MalformedMessageError(`envelope is not JSON: ${(err as Error).message}`);
+export function markEnvelopeRedelivered(payload: string | Record<string, unknown>, newDeliveryTag?: string): string {
+  let parsed: unknown = payload;
+  if (typeof payload === 'string') {
+    try {
+      parsed = loads(payload);
+    } catch (err) {
+      throw new MalformedMessageError(`envelope is not JSON: ${(err as Error).message}`);
+    }
   }
   if (!isRecord(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
   if (isRecord(parsed.headers)) parsed.headers.redelivered = true;

@@ -54,6 +54,14 @@ describe('json', () => {
     expect(body).toBe('[[2, 3], {"x": "\\u00fc"}, {"chain": null, "f": 1e-05}]');
   });
 
+  it('adds Python separators outside strings only, and keeps Python float forms', () => {
+    // Plain ASCII takes the native fast path; the float forms make it fall back to the exact writer.
+    const fast = encode('json', ['a,b:c', 'q"uo\\"te\\', { k: [true, false, null] }, 1.5, -2]).body.toString('utf8');
+    expect(fast).toBe('["a,b:c", "q\\"uo\\\\\\"te\\\\", {"k": [true, false, null]}, 1.5, -2]');
+    const floats = encode('json', [1e-7, 0.00001, 1e21]).body.toString('utf8');
+    expect(floats).toBe('[1e-07, 1e-05, 1e+21]');
+  });
+
   it('round-trips NaN and infinities the way Python writes them', () => {
     const body = encode('json', [NaN, Infinity, -Infinity]).body.toString('utf8');
     expect(body).toBe('[NaN, Infinity, -Infinity]');

@@ -2,7 +2,8 @@
  * `redis://`, `rediss://`, `socket://`, `sentinel://` result backend: Celery's Redis layout, shared
  * with Python Celery (celery-reference §3). Results wait on pub/sub, chords join natively.
  */
-import { parseRedisUrl, readOption, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
+import { connectOrClose, parseRedisUrl, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
+import { readOption } from '../../brokers/virtual/options.js';
 import { ConfigurationError } from '../../errors.js';
 import { groupKey, KeyValueResultBackend, type ResultCodec } from '../keyvalue.js';
 import { CHORD_PART_RETURN, decodeChordPart, encodeChordPart, type ChordPart, type ChordPartInput } from './chord.js';
@@ -40,13 +41,7 @@ export class RedisResultBackend extends KeyValueResultBackend {
       open: async () => {
         const store = new RedisKeyValueStore({ connection: this.connection, keyPrefix: this.keyPrefix, onError: options.onError });
         store.client.defineCommand('celeriacChordPartReturn', { lua: CHORD_PART_RETURN, numberOfKeys: 3 });
-        try {
-          await store.connect();
-        } catch (err) {
-          await store.close();
-          throw err;
-        }
-        return store;
+        return connectOrClose(store);
       },
     });
   }

@@ -12,7 +12,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError } from '../../errors.js';
 import { redactUrl, urlScheme } from '../../utils/url.js';
-import { readSeconds } from '../virtual/options.js';
+import { optionKey, readOption, readSeconds } from '../virtual/options.js';
 
 export const REDIS_SCHEMES = ['redis', 'rediss', 'redis+socket', 'socket', 'sentinel'] as const;
 
@@ -25,18 +25,6 @@ export interface RedisConnectionSpec {
   redactedUrl: string;
 }
 
-/** Read a transport option under its camelCase or kombu snake_case name. */
-export function readOption(options: Record<string, unknown> | undefined, name: string): unknown {
-  if (!options) return undefined;
-  if (name in options) return options[name];
-  const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  return options[snake];
-}
-
-function optionName(options: Record<string, unknown> | undefined, name: string): string {
-  const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  return options && !(name in options) && snake in options ? snake : name;
-}
 
 /**
  * Parse a Redis URL plus transport options into connection options. `setting` names the URL's
@@ -115,7 +103,7 @@ function commonOptions(options: Record<string, unknown> | undefined, setting: st
   if (keepalive === false) out.keepAlive = 0;
   const clientName = readOption(options, 'clientName');
   if (clientName !== undefined) {
-    if (typeof clientName !== 'string') throw new ConfigurationError(`${setting}.${optionName(options, 'clientName')}`, 'expected a string');
+    if (typeof clientName !== 'string') throw new ConfigurationError(`${setting}.${optionKey(options, 'clientName')}`, 'expected a string');
     out.connectionName = clientName;
   }
   return out;
@@ -211,4 +199,15 @@ function tlsOptions(
   if (cert) tls.cert = cert;
   if (key) tls.key = key;
   return tls;
+}
+
+/** Connect a freshly built Redis component, closing it again if the first connection fails. */
+export async function connectOrClose<T extends { connect(): Promise<void>; close(): Promise<void> }>(component: T): Promise<T> {
+  try {
+    await component.connect();
+  } catch (err) {
+    await component.close();
+    throw err;
+  }
+  return component;
 }

@@ -5,9 +5,9 @@
 import { ConfigurationError } from '../../errors.js';
 import type { Broker } from '../types.js';
 import type { QueueOrderStrategy } from '../virtual/channel.js';
-import { readSeconds, type BrokerLogger } from '../virtual/options.js';
+import { readOption, readSeconds, type BrokerLogger } from '../virtual/options.js';
 import { VirtualBroker } from '../virtual/virtual-broker.js';
-import { parseRedisUrl, readOption } from './connection.js';
+import { connectOrClose, parseRedisUrl } from './connection.js';
 import { KOMBU_PRIORITY_STEPS, KOMBU_SEP, RedisLayout } from './layout.js';
 import { RedisChannel, type RedisChannelOptions } from './redis-channel.js';
 
@@ -75,16 +75,7 @@ export function createRedisBroker(url: string, transportOptions?: Record<string,
     capabilities: { delayedDelivery: false },
     // BRPOP wakes on arrival; this only bounds one blocking call.
     reserveWaitMs: options.pollingInterval * 1000,
-    open: async () => {
-      const channel = new RedisChannel(options);
-      try {
-        await channel.connect();
-      } catch (err) {
-        await channel.close();
-        throw err;
-      }
-      return channel;
-    },
+    open: () => connectOrClose(new RedisChannel(options)),
   });
 }
 

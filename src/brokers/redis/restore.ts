@@ -152,7 +152,7 @@ export class UnackedRestorer {
     const queues = ex === '' ? (rk ? [rk] : []) : await this.options.lookup(ex, rk);
     const props = isRecord(envelope.properties) ? envelope.properties : {};
     const priority = typeof props.priority === 'number' ? Math.min(9, Math.max(0, props.priority)) : 0;
-    const payload = markEnvelopeRedelivered(JSON.stringify(envelope), randomUUID());
+    const payload = markEnvelopeRedelivered(envelope, randomUUID());
     return { lists: queues.map((q) => this.options.layout.listKey(q, priority)), payload };
   }
 }

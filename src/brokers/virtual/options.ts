@@ -11,6 +11,18 @@ export interface BrokerLogger {
   error(msg: string, obj?: Record<string, unknown>): void;
 }
 
+/** The key an option is given under: `fooBar` if present, else kombu's `foo_bar`. */
+export function optionKey(options: Record<string, unknown> | undefined, name: string): string {
+  if (options && name in options) return name;
+  const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return options && snake in options ? snake : name;
+}
+
+/** Read a transport option under its camelCase or kombu snake_case name. */
+export function readOption(options: Record<string, unknown> | undefined, name: string): unknown {
+  return options?.[optionKey(options, name)];
+}
+
 export interface SecondsOption {
   /** camelCase name; kombu's snake_case spelling is accepted too. */
   name: string;
@@ -26,8 +38,7 @@ export interface SecondsOption {
  * configuration setting the options came from, e.g. `broker_transport_options`.
  */
 export function readSeconds(options: Record<string, unknown> | undefined, setting: string, spec: SecondsOption): number {
-  const snake = spec.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-  const key = options && spec.name in options ? spec.name : snake;
+  const key = optionKey(options, spec.name);
   const raw = options?.[key];
   if (raw === undefined || raw === null) return spec.default;
   const where = `${setting}.${key}`;
