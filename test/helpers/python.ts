@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ROOT } from './cli.js';
+import { ROOT, runProcess, type CliResult } from './cli.js';
 import { waitFor, within } from './wait.js';
 
 export const PYTHON = '/usr/bin/python3';
@@ -141,33 +141,11 @@ export async function stopProcess(proc: ChildProcess, exited: Promise<void>, gra
   }
 }
 
-export interface ProcessResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type ProcessResult = CliResult;
 
 /** Run `/usr/bin/python3 <args>` in the fixtures directory; killed after `timeoutMs`. */
 export function runPython(args: string[], env: PythonEnv, timeoutMs = 30_000): Promise<ProcessResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(PYTHON, args, { cwd: PYTHON_DIR, env: pythonEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`python ${args.join(' ')} timed out after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    proc.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(PYTHON, args, { cwd: PYTHON_DIR, env: pythonEnv(env), timeoutMs });
 }
 
 /** Run the `celery` command line: `celery -A tasks <args>`. */
