@@ -30,6 +30,7 @@ export class ContentDisallowedError extends CeleriacError {
 
 export class NotRegisteredError extends CeleriacError {
   override name = 'NotRegistered';
+  readonly excType = 'NotRegistered';
   readonly excModule = 'celery.exceptions';
   constructor(readonly taskName: string) {
     super(`Task of kind '${taskName}' is not registered`);
