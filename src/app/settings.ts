@@ -202,6 +202,14 @@ export const SETTINGS = {
     default: null,
     description: 'Node name of workers (`-n`); default `celery@<hostname>`.',
   },
+  workerRevokeExpires: {
+    celery: 'worker_revoke_expires',
+    env: 'CELERIAC_WORKER_REVOKE_EXPIRES',
+    schema: seconds.positive(),
+    default: 10800,
+    description:
+      'Seconds a revocation is honoured (Celery\'s REVOKE_EXPIRES). Revocations are kept in the result backend, so workers started later, or offline at the time, honour them too.',
+  },
   logLevel: {
     celery: 'worker_log_level',
     env: 'CELERIAC_LOG_LEVEL',

@@ -8,7 +8,7 @@ import { CeleriacError, ConfigurationError, TimeoutError } from '../errors.js';
 import { isRecord } from '../protocol/envelope.js';
 import { dumps, loads } from '../protocol/pyjson.js';
 import { redactUrl } from '../utils/url.js';
-import { READY_STATES, type ResultBackend, type ResultMeta, type WaitOptions } from './types.js';
+import { READY_STATES, type ResultBackend, type ResultMeta, type RevocationRecord, type WaitOptions } from './types.js';
 import { OpenOnce } from '../utils/open-once.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
@@ -36,8 +36,22 @@ export interface KeyValueStore {
   setResult?(key: string, value: string, ttlSeconds: number | null): Promise<void>;
   /** Delete expired entries, returning how many; stores with native expiry omit it. */
   cleanup?(): Promise<number>;
+  /** Scored sets (Redis ZSET semantics), for small shared records such as durable revocations. */
+  addScored?(key: string, entries: readonly ScoredMember[]): Promise<void>;
+  /** Members scored at least `minScore`, lowest first. */
+  rangeByScore?(key: string, minScore: number): Promise<ScoredMember[]>;
+  /** Remove members scored at most `maxScore`. */
+  removeByScore?(key: string, maxScore: number): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface ScoredMember {
+  member: string;
+  score: number;
+}
+
+/** The scored set of durable revocations: member = JSON record, score = revoked-at Unix ms. */
+export const REVOKED_KEY = 'celeriac-revoked';
 
 /** How result values are turned into stored text (JSON by default; msgpack can plug in later). */
 export interface ResultCodec {
@@ -150,6 +164,26 @@ export class KeyValueResultBackend implements ResultBackend {
     const current = await store.get(taskKey(meta.task_id));
     if (current !== null && this.decodeMeta(current, meta.task_id).status === 'SUCCESS') return;
     await store.set(taskKey(meta.task_id), encoded, this.resultExpires);
+  }
+
+  /** Durable revocations are kept where the store has scored sets (Redis, SQLite, memory). */
+  async recordRevocations(records: readonly RevocationRecord[], keepSeconds: number): Promise<boolean> {
+    const store = await this.getStore();
+    if (!store.addScored || !store.removeByScore) return false;
+    await store.addScored(REVOKED_KEY, records.map((r) => ({ member: JSON.stringify([r.id, r.terminate, r.signal]), score: r.at })));
+    await store.removeByScore(REVOKED_KEY, Date.now() - keepSeconds * 1000);
+    return true;
+  }
+
+  async revocationsSince(sinceMs: number): Promise<RevocationRecord[] | null> {
+    const store = await this.getStore();
+    if (!store.rangeByScore) return null;
+    const out: RevocationRecord[] = [];
+    for (const { member, score } of await store.rangeByScore(REVOKED_KEY, sinceMs)) {
+      const record = parseRevocation(member, score);
+      if (record) out.push(record);
+    }
+    return out;
   }
 
   async getTaskMeta(taskId: string): Promise<ResultMeta> {
@@ -304,4 +338,14 @@ export class KeyValueResultBackend implements ResultBackend {
 /** What Celery reports for an id it has no result for. */
 function pending(taskId: string): ResultMeta {
   return { status: 'PENDING', result: null, traceback: null, children: [], date_done: null, task_id: taskId };
+}
+
+function parseRevocation(member: string, at: number): RevocationRecord | null {
+  try {
+    const [id, terminate, signal] = JSON.parse(member) as unknown[];
+    if (typeof id !== 'string') return null;
+    return { id, terminate: terminate === true, signal: typeof signal === 'string' ? signal : 'SIGTERM', at };
+  } catch {
+    return null;
+  }
 }

@@ -80,4 +80,20 @@ export interface ResultBackend {
   deleteGroup(groupId: string): Promise<void>;
   /** Remove results older than their expiry (stores without native TTL). */
   cleanup(): Promise<number>;
+  /**
+   * Keep revocations where every worker reads them, for `keepSeconds` (Celery keeps them only in
+   * worker memory: its issue #4886). Resolves false where the backend cannot.
+   */
+  recordRevocations?(records: readonly RevocationRecord[], keepSeconds: number): Promise<boolean>;
+  /** Revocations recorded at or after `sinceMs` (Unix ms); null where the backend cannot keep them. */
+  revocationsSince?(sinceMs: number): Promise<RevocationRecord[] | null>;
+}
+
+export interface RevocationRecord {
+  id: string;
+  terminate: boolean;
+  /** Signal for `terminate` (Celery's default SIGTERM). */
+  signal: string;
+  /** When it was revoked, Unix ms. */
+  at: number;
 }

@@ -12,8 +12,19 @@ export interface RevokeOptions {
 export class Control {
   constructor(private readonly app: Celery) {}
 
-  /** Broadcast Celery's `revoke` command: workers skip the task, or stop it with `terminate`. */
+  /**
+   * Revoke: workers skip the task, or stop it with `terminate`. Without a `destination`, the
+   * revocation is first recorded in the result backend, so workers started later, or offline now,
+   * honour it too; then Celery's `revoke` broadcast tells the running workers at once.
+   */
   async revoke(taskId: string | string[], options: RevokeOptions = {}): Promise<void> {
+    const ids = Array.isArray(taskId) ? taskId : [taskId];
+    if (!options.destination) {
+      const backend = await this.app.connectBackend();
+      const at = Date.now();
+      const signal = options.signal ?? 'SIGTERM';
+      await backend?.recordRevocations?.(ids.map((id) => ({ id, terminate: options.terminate ?? false, signal, at })), this.app.conf.workerRevokeExpires);
+    }
     const broker = await this.app.connectBroker();
     const message = buildControlMessage({
       method: 'revoke',

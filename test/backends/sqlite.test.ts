@@ -108,7 +108,7 @@ describe('sqlite result backend', () => {
     db.close();
     expect(versions).toEqual([
       { component: 'broker', version: 1 },
-      { component: 'result_backend', version: 1 },
+      { component: 'result_backend', version: 2 },
     ]);
     expect(tables.filter((t) => !String(t).startsWith('sqlite_')).every((t) => String(t).startsWith('celeriac_'))).toBe(true);
   });

@@ -117,6 +117,29 @@ export function backendConformance(name: string, makeBackend: MakeBackend, optio
       expect((await backend.getTaskMeta(other)).status).toBe('FAILURE');
     });
 
+    it('keeps durable revocations that every instance on the URL reads, trimming old ones', async () => {
+      const writer = await make();
+      const a = randomUUID() as string;
+      const b = randomUUID() as string;
+      const old = randomUUID() as string;
+      const now = Date.now();
+      // Not every store can keep them (rpc, stores without scored sets): those say so with false.
+      if (!(await writer.recordRevocations?.([{ id: old, terminate: false, signal: 'SIGTERM', at: now - 60_000 }], 3600))) return;
+      const reader = await make();
+      expect(await writer.recordRevocations!([
+        { id: a, terminate: false, signal: 'SIGTERM', at: now },
+        { id: b, terminate: true, signal: 'SIGKILL', at: now + 1 },
+      ], 30)).toBe(true); // keeping 30 s trims the one revoked a minute ago
+      const mine = (await reader.revocationsSince!(now - 120_000))!.filter((r) => [a, b, old].includes(r.id));
+      expect(mine).toEqual([
+        { id: a, terminate: false, signal: 'SIGTERM', at: now },
+        { id: b, terminate: true, signal: 'SIGKILL', at: now + 1 },
+      ]);
+      const later = (await reader.revocationsSince!(now + 1))!.map((r) => r.id);
+      expect(later).toContain(b);
+      expect(later).not.toContain(a);
+    });
+
     it('forgets a result', async () => {
       const backend = await make();
       const id = randomUUID();

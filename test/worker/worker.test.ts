@@ -235,6 +235,21 @@ describe.each(setups)('worker on %s', (_name, makeSetup) => {
     expect(log).not.toContain('revoked');
   });
 
+  it('honours a revocation made while no worker was running (durable, unlike Celery #4886)', async () => {
+    await worker.close();
+    const result = await client.tasks.record.delay('revoked-offline');
+    await result.revoke();
+    const later = workerApp.worker({ concurrency: 2 });
+    await later.start();
+    try {
+      const error = await result.get({ timeout: 10_000 }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ excType: 'TaskRevokedError', excMessage: ['revoked'] });
+      expect(log).not.toContain('revoked-offline');
+    } finally {
+      await later.close();
+    }
+  });
+
   it('on warm shutdown returns reserved messages to the queue and finishes running ones', async () => {
     const running = await Promise.all([1, 2].map(() => client.tasks.slow.delay(300)));
     const waiting = await Promise.all([1, 2, 3].map((i) => client.tasks.record.delay(`after-${i}`)));

@@ -5,7 +5,7 @@
  */
 import { ConfigurationError } from '../../errors.js';
 import { redactUrl, urlScheme } from '../../utils/url.js';
-import { KeyListeners, KeyValueResultBackend, type KeyValueStore, type ResultCodec } from '../keyvalue.js';
+import { KeyListeners, KeyValueResultBackend, type KeyValueStore, type ResultCodec, type ScoredMember } from '../keyvalue.js';
 
 interface Entry {
   value: string;
@@ -14,6 +14,7 @@ interface Entry {
 
 class MemoryKvState {
   readonly data = new Map<string, Entry>();
+  readonly scored = new Map<string, Map<string, number>>();
   readonly listeners = new KeyListeners();
 }
 
@@ -66,6 +67,23 @@ export class MemoryKeyValueStore implements KeyValueStore {
 
   onChange(key: string, listener: () => void): () => void {
     return this.state.listeners.add(key, listener);
+  }
+
+  async addScored(key: string, entries: readonly ScoredMember[]): Promise<void> {
+    let set = this.state.scored.get(key);
+    if (!set) this.state.scored.set(key, (set = new Map()));
+    for (const { member, score } of entries) set.set(member, score);
+  }
+
+  async rangeByScore(key: string, minScore: number): Promise<ScoredMember[]> {
+    const set = this.state.scored.get(key);
+    if (!set) return [];
+    return [...set].filter(([, score]) => score >= minScore).map(([member, score]) => ({ member, score })).sort((a, b) => a.score - b.score);
+  }
+
+  async removeByScore(key: string, maxScore: number): Promise<void> {
+    const set = this.state.scored.get(key);
+    for (const [member, score] of set ?? []) if (score <= maxScore) set?.delete(member);
   }
 
   async cleanup(): Promise<number> {

@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
 import { Batcher } from '../../utils/batcher.js';
-import type { KeyValueStore } from '../keyvalue.js';
+import type { KeyValueStore, ScoredMember } from '../keyvalue.js';
 
 /**
  * setResults: Celery's `_store_result` guard plus `_set` (SET with expiry, then PUBLISH on the key's
@@ -68,6 +68,21 @@ export class RedisKeyValueStore implements KeyValueStore {
 
   async get(key: string): Promise<string | null> {
     return this.client.get(this.key(key));
+  }
+
+  async addScored(key: string, entries: readonly ScoredMember[]): Promise<void> {
+    if (entries.length) await this.client.zadd(this.key(key), ...entries.flatMap((e) => [e.score, e.member]));
+  }
+
+  async rangeByScore(key: string, minScore: number): Promise<ScoredMember[]> {
+    const flat = await this.client.zrangebyscore(this.key(key), minScore, '+inf', 'WITHSCORES');
+    const out: ScoredMember[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: flat[i] as string, score: Number(flat[i + 1]) });
+    return out;
+  }
+
+  async removeByScore(key: string, maxScore: number): Promise<void> {
+    await this.client.zremrangebyscore(this.key(key), '-inf', maxScore);
   }
 
   async mget(keys: string[]): Promise<(string | null)[]> {

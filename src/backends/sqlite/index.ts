@@ -8,11 +8,13 @@
 import type { EventEmitter } from 'node:events';
 import { openComponentDatabase, releaseHub, sqlitePathFromUrl, type SqliteDatabase } from '../../brokers/sqlite/database.js';
 import { readSeconds } from '../../brokers/virtual/options.js';
-import { KeyListeners, KeyValueResultBackend, type KeyValueStore, type ResultCodec } from '../keyvalue.js';
+import { KeyListeners, KeyValueResultBackend, type KeyValueStore, type ResultCodec, type ScoredMember } from '../keyvalue.js';
 
 const SCHEMA: readonly string[] = [
   `CREATE TABLE celeriac_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER);
    CREATE INDEX celeriac_kv_expires ON celeriac_kv (expires_at) WHERE expires_at IS NOT NULL;`,
+  `CREATE TABLE celeriac_scored (key TEXT NOT NULL, member TEXT NOT NULL, score REAL NOT NULL, PRIMARY KEY (key, member));
+   CREATE INDEX celeriac_scored_score ON celeriac_scored (key, score);`,
 ];
 
 const KV_EVENT = 'kv';
@@ -54,6 +56,12 @@ export class SqliteKeyValueStore implements KeyValueStore {
       ),
       delete: db.prepare('DELETE FROM celeriac_kv WHERE key = ?'),
       sweep: db.prepare('DELETE FROM celeriac_kv WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      addScored: db.prepare(
+        `INSERT INTO celeriac_scored (key, member, score) VALUES (?, ?, ?)
+         ON CONFLICT(key, member) DO UPDATE SET score = excluded.score`,
+      ),
+      rangeByScore: db.prepare('SELECT member, score FROM celeriac_scored WHERE key = ? AND score >= ? ORDER BY score'),
+      removeByScore: db.prepare('DELETE FROM celeriac_scored WHERE key = ? AND score <= ?'),
     };
   }
 
@@ -74,6 +82,20 @@ export class SqliteKeyValueStore implements KeyValueStore {
       this.lastSweep = now;
       this.sql.sweep.run(now);
     }
+  }
+
+  async addScored(key: string, entries: readonly ScoredMember[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const { member, score } of entries) this.sql.addScored.run(key, member, score);
+    })();
+  }
+
+  async rangeByScore(key: string, minScore: number): Promise<ScoredMember[]> {
+    return this.sql.rangeByScore.all(key, minScore) as ScoredMember[];
+  }
+
+  async removeByScore(key: string, maxScore: number): Promise<void> {
+    this.sql.removeByScore.run(key, maxScore);
   }
 
   async delete(key: string): Promise<void> {
