@@ -8,6 +8,9 @@ import { bindArguments, parameterNames } from './params.js';
 import type { ApplyOptions, TaskPublishDefaults } from './publish.js';
 import { publishTask, publishTasks } from './publish.js';
 import { AsyncResult } from './result.js';
+import { backoffCountdown } from '../worker/limits/backoff.js';
+import { currentTask } from './context.js';
+import { Ignore, Reject, Retry, type RetryOptions } from './task-control.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TaskFunction = (...args: any[]) => unknown;
@@ -21,7 +24,30 @@ export interface TaskOptions extends TaskPublishDefaults {
   acksOnFailureOrTimeout?: boolean;
   /** Names of the function's parameters, for keyword arguments; read from the source when omitted. */
   params?: string[];
+  /** Retries before the task fails with its error (default 3); null retries forever. */
+  maxRetries?: number | null;
+  /** Seconds before a retry when none is given (default 180). */
+  defaultRetryDelay?: number;
+  /** Errors that retry the task by themselves (Celery's `autoretry_for`): classes or predicates. */
+  autoretryFor?: (ErrorClass | ((error: unknown) => boolean))[];
+  /** Options for automatic retries (Celery's `retry_kwargs`). */
+  retryKwargs?: Pick<RetryOptions, 'countdown' | 'maxRetries'>;
+  /** Exponential backoff for automatic retries: true is a factor of 1 s, a number the factor in seconds. */
+  retryBackoff?: boolean | number;
+  /** Seconds; the backoff never exceeds this (default 600). */
+  retryBackoffMax?: number;
+  /** Randomise the backoff in [0, countdown] (default true). */
+  retryJitter?: boolean;
+  /** Per-worker rate limit in Celery's syntax: `'10/s'`, `'200/m'`, `'100/h'`, or tasks per second. */
+  rateLimit?: string | number | null;
+  /** A rate limit shared by every worker of the cluster, kept in Redis (same syntax). */
+  globalRateLimit?: string | number | null;
+  /** With `acksLate`, a task whose pool worker died goes back to the queue instead of failing. */
+  rejectOnWorkerLost?: boolean;
 }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ErrorClass = abstract new (...args: any[]) => unknown;
 
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   readonly name: string;
@@ -63,10 +89,29 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     return await this.fn(...args);
   }
 
-  /** Call with keyword arguments bound by parameter name, as a worker does for Python callers. */
+  /**
+   * Call with keyword arguments bound by parameter name, as a worker does for Python callers. An
+   * error listed in `autoretryFor` becomes a `Retry` here, where the error's class is known (a pool
+   * thread or child process included), with the backoff computed from the request's retries.
+   */
   async runWith(args: readonly unknown[], kwargs: Record<string, unknown>): Promise<R> {
     const all = bindArguments(this.name, this.paramNames, args, kwargs) as A;
-    return await this.fn(...all);
+    if (!this.options.autoretryFor?.length) return await this.fn(...all);
+    try {
+      return await this.fn(...all);
+    } catch (error) {
+      if (error instanceof Retry || error instanceof Reject || error instanceof Ignore || !this.retriesOn(error)) throw error;
+      const o = this.options;
+      const retries = currentTask()?.retries ?? 0;
+      const backoff = o.retryBackoff ? backoffCountdown({ retryBackoff: o.retryBackoff, retryBackoffMax: o.retryBackoffMax, retryJitter: o.retryJitter }, retries) : null;
+      throw new Retry({ ...o.retryKwargs, ...(backoff !== null ? { countdown: backoff } : {}), exc: error });
+    }
+  }
+
+  private retriesOn(error: unknown): boolean {
+    return (this.options.autoretryFor ?? []).some((match) =>
+      isErrorClass(match) ? error instanceof match : (match as (e: unknown) => boolean)(error),
+    );
   }
 
   /** A signature with (partial) arguments: the parent's result is prepended when used as a callback. */
@@ -78,4 +123,9 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   si(...args: A): Signature<R> {
     return new Signature<R>(this.name, args, {}, {}, true);
   }
+}
+
+/** Classes have a prototype that is not Function.prototype's; arrow predicates have none. */
+function isErrorClass(value: unknown): value is ErrorClass {
+  return typeof value === 'function' && value.prototype !== undefined && (value === Error || value.prototype instanceof Error);
 }
