@@ -5,11 +5,21 @@
  */
 import { buildApp } from 'fauxqs';
 
+export interface EmulatorAction {
+  action: string;
+  queueUrl?: string;
+  /** The request body's VisibilityTimeout (ChangeMessageVisibility, ReceiveMessage). */
+  visibilityTimeout?: number;
+  /** The access key id the request was signed with. */
+  accessKeyId?: string;
+  at: number;
+}
+
 export interface SqsEmulator {
   endpoint: string;
   port: number;
-  /** Every SQS action received so far, e.g. `ReceiveMessage`, with its queue URL when it has one. */
-  readonly actions: { action: string; queueUrl?: string; at: number }[];
+  /** Every SQS action received so far, e.g. `ReceiveMessage`, with what tests look at. */
+  readonly actions: EmulatorAction[];
   stop(): Promise<void>;
 }
 
@@ -19,8 +29,10 @@ export async function startSqsEmulator(): Promise<SqsEmulator> {
   app.addHook('preHandler', async (request) => {
     const target = request.headers['x-amz-target'];
     if (typeof target !== 'string' || !target.startsWith('AmazonSQS.')) return;
-    const body = request.body as { QueueUrl?: string } | undefined;
-    actions.push({ action: target.slice('AmazonSQS.'.length), queueUrl: body?.QueueUrl, at: Date.now() });
+    const body = request.body as { QueueUrl?: string; VisibilityTimeout?: number } | undefined;
+    const auth = request.headers.authorization;
+    const accessKeyId = typeof auth === 'string' ? /Credential=([^/]+)\//.exec(auth)?.[1] : undefined;
+    actions.push({ action: target.slice('AmazonSQS.'.length), queueUrl: body?.QueueUrl, visibilityTimeout: body?.VisibilityTimeout, accessKeyId, at: Date.now() });
   });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const port = Number(new URL(address).port);
