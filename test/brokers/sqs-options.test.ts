@@ -44,6 +44,23 @@ describe('sqs:// URLs', () => {
     expect(parseSqsOptions('sqs://k:s@localhost:1', { endpointUrl: 'http://127.0.0.1:9324' }).endpointUrl).toBe('http://127.0.0.1:9324');
   });
 
+  it("falls back to the SDK's AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL", () => {
+    const saved = { sqs: process.env.AWS_ENDPOINT_URL_SQS, all: process.env.AWS_ENDPOINT_URL };
+    try {
+      process.env.AWS_ENDPOINT_URL = 'http://127.0.0.1:1111';
+      delete process.env.AWS_ENDPOINT_URL_SQS;
+      expect(parseSqsOptions('sqs://').endpointUrl).toBe('http://127.0.0.1:1111');
+      process.env.AWS_ENDPOINT_URL_SQS = 'http://127.0.0.1:2222';
+      expect(parseSqsOptions('sqs://').endpointUrl).toBe('http://127.0.0.1:2222');
+      expect(parseSqsOptions('sqs://', { endpointUrl: 'http://127.0.0.1:3333' }).endpointUrl).toBe('http://127.0.0.1:3333');
+    } finally {
+      for (const [key, value] of [['AWS_ENDPOINT_URL_SQS', saved.sqs], ['AWS_ENDPOINT_URL', saved.all]] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
+  });
+
   it('refuses half credentials without echoing the secret', () => {
     const err = errorOf(() => parseSqsUrl(`sqs://:${QUOTED}@`));
     expect(err.setting).toBe('broker_url');

@@ -150,9 +150,10 @@ function readEndpoint(opts: Record<string, unknown> | undefined, urlHost: string
     if (parsed.username || parsed.password) fail('endpointUrl', opts, 'must not carry credentials; put them in the broker URL');
     return value;
   }
-  if (!urlHost) return undefined;
   // kombu builds the endpoint from the URL's host: https only when `is_secure` is set.
-  return `${readBoolean(opts, 'isSecure', false) ? 'https' : 'http'}://${urlHost}`;
+  if (urlHost) return `${readBoolean(opts, 'isSecure', false) ? 'https' : 'http'}://${urlHost}`;
+  // The AWS SDK's own variables, read here so queue URLs never override them (see queues.ts).
+  return process.env.AWS_ENDPOINT_URL_SQS || process.env.AWS_ENDPOINT_URL || undefined;
 }
 
 function readCreationAttributes(opts: Record<string, unknown> | undefined): Record<string, string> {

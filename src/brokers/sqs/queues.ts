@@ -139,6 +139,7 @@ export class SqsQueues {
     const config: SQSClientConfig = { region, ...this.clientConfig };
     // No credentials given: the SDK's default chain (env, shared files, web identity, instance role).
     if (credentials) config.credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
+    // With an explicit endpoint the SDK sends every call there, not to the host in a queue's URL.
     if (this.options.endpointUrl) config.endpoint = this.options.endpointUrl;
     const client = new SQSClient(config);
     this.clients.push(client);
