@@ -136,7 +136,12 @@ export class SqsQueues {
   }
 
   private newClient(credentials: SqsCredentials | undefined, region: string): SQSClient {
-    const config: SQSClientConfig = { region, ...this.clientConfig };
+    const config: SQSClientConfig = {
+      region,
+      // A long poll lasts at most 20 s: a request silent for a minute is a dead connection, not a wait.
+      requestHandler: { requestTimeout: 60_000, connectionTimeout: 10_000 },
+      ...this.clientConfig,
+    };
     // No credentials given: the SDK's default chain (env, shared files, web identity, instance role).
     if (credentials) config.credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
     // With an explicit endpoint the SDK sends every call there, not to the host in a queue's URL.
