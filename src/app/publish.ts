@@ -48,6 +48,10 @@ export interface ApplyOptions {
   retries?: number;
   chain?: SignatureDict[] | null;
   chord?: SignatureDict | null;
+  /** SQS FIFO queues: the message group (kombu's `MessageGroupId` property; `default` when absent). */
+  messageGroupId?: string;
+  /** SQS FIFO queues: the deduplication id (kombu's `MessageDeduplicationId`; a random one when absent). */
+  messageDeduplicationId?: string;
 }
 
 /** Per-task defaults that apply when a call does not override them. */
@@ -183,6 +187,9 @@ function prepareTask(
     chain: options.chain ?? null,
     chord: options.chord ?? null,
   });
+  // Celery passes unknown apply_async options on as message properties; kombu's SQS reads these two.
+  if (options.messageGroupId !== undefined) message.properties.MessageGroupId = options.messageGroupId;
+  if (options.messageDeduplicationId !== undefined) message.properties.MessageDeduplicationId = options.messageDeduplicationId;
   return { id, queue, ignoreResult, message, exchange, routingKey, priority: priority ?? 0, eta };
 }
 

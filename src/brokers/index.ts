@@ -7,6 +7,7 @@ import { redactUrl, urlScheme } from '../utils/url.js';
 import { createMemoryBroker } from './memory/index.js';
 import { createRedisBroker, REDIS_BROKER_SCHEMES } from './redis/index.js';
 import { createSqliteBroker, SQLITE_BROKER_SCHEMES } from './sqlite/index.js';
+import { createSqsBroker, SQS_BROKER_SCHEMES } from './sqs/index.js';
 import type { Broker } from './types.js';
 import type { BrokerLogger } from './virtual/options.js';
 
@@ -15,6 +16,7 @@ export { VirtualBroker, type VirtualBrokerOptions } from './virtual/virtual-brok
 export { createMemoryBroker, resetMemoryBroker } from './memory/index.js';
 export { createSqliteBroker } from './sqlite/index.js';
 export { createRedisBroker } from './redis/index.js';
+export { createSqsBroker } from './sqs/index.js';
 
 type BrokerFactory = (url: string, transportOptions?: Record<string, unknown>, logger?: BrokerLogger) => Broker;
 
@@ -22,6 +24,7 @@ const FACTORIES: Record<string, BrokerFactory> = {
   memory: createMemoryBroker,
   ...Object.fromEntries(SQLITE_BROKER_SCHEMES.map((scheme) => [scheme, createSqliteBroker])),
   ...Object.fromEntries(REDIS_BROKER_SCHEMES.map((scheme) => [scheme, createRedisBroker])),
+  ...Object.fromEntries(SQS_BROKER_SCHEMES.map((scheme) => [scheme, (url: string, options?: Record<string, unknown>, logger?: BrokerLogger) => createSqsBroker(url, options, logger)])),
 };
 
 export const SUPPORTED_BROKER_SCHEMES: readonly string[] = Object.keys(FACTORIES);

@@ -53,6 +53,12 @@ export interface Delivery {
   deferUntil?(when: Date): Promise<void>;
   /** Push the visibility deadline of this still-running message `seconds` from now. */
   extendVisibility?(seconds: number): Promise<void>;
+  /**
+   * The task this still-unsettled message carries has failed. A broker with its own retry policy for it
+   * (SQS `backoffPolicy`) keeps the message for a later attempt and returns true: the delivery is then
+   * settled and must not be acked or rejected. Returns false when no policy applies.
+   */
+  retryAfterFailure?(): Promise<boolean>;
 }
 
 export interface ConsumeOptions {
@@ -83,6 +89,10 @@ export interface BrokerCapabilities {
   visibilityTimeout: boolean;
   /** Rejected messages are kept somewhere inspectable. */
   deadLetter: boolean;
+  /** Priorities order delivery. False where priority is only carried along (SQS). Absent means true. */
+  priorities?: boolean;
+  /** `publishFanout` reaches other processes. False on SQS (no fanout, as in kombu). Absent means true. */
+  fanout?: boolean;
 }
 
 export interface Broker {

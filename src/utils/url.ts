@@ -4,6 +4,11 @@
  */
 
 const SCHEME_AUTHORITY = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*@)?/i;
+/**
+ * `user:secret@` whose secret holds an unquoted `/` (AWS secret keys often do): up to the last `@`
+ * before any query, so the secret is hidden even when the user forgot to URL-quote it.
+ */
+const USER_SECRET_AUTHORITY = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#:@]*:[^?#]*@)/i;
 
 /** Replace the password (or a lone secret) in every URL of a `;`-separated list with `**`. */
 export function redactUrl(url: string): string {
@@ -14,7 +19,7 @@ export function redactUrl(url: string): string {
 }
 
 function redactOne(url: string): string {
-  const m = SCHEME_AUTHORITY.exec(url);
+  const m = USER_SECRET_AUTHORITY.exec(url) ?? SCHEME_AUTHORITY.exec(url);
   if (!m || !m[2]) return url;
   const userinfo = m[2].slice(0, -1);
   const colon = userinfo.indexOf(':');

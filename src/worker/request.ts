@@ -66,6 +66,14 @@ export class TaskRequest {
     return true;
   }
 
+  /** The task failed: let the broker keep the message under its own retry policy (SQS backoff). */
+  async retryAfterFailure(): Promise<boolean> {
+    if (this.settled || !this.delivery.retryAfterFailure) return false;
+    const kept = await this.delivery.retryAfterFailure();
+    if (kept) this.settled = true;
+    return kept;
+  }
+
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;

@@ -235,7 +235,8 @@ export class Worker implements WorkerRuntime {
     await this.runHooks('afterExecute', (mw) => mw.afterExecute?.(request, outcome));
     if (acksLate) {
       const ackFailure = request.task.options.acksOnFailureOrTimeout ?? this.app.conf.taskAcksOnFailureOrTimeout;
-      if (outcome.status === 'FAILURE' && !ackFailure) await this.release(request, false, 'task failed');
+      if (outcome.status === 'FAILURE' && (await this.keptByBroker(request))) this.log.info({ id: request.id, task: request.name }, 'failed task kept by the broker for a later attempt (backoff policy)');
+      else if (outcome.status === 'FAILURE' && !ackFailure) await this.release(request, false, 'task failed');
       else await request.ack();
     }
     this.held.delete(request);
@@ -263,6 +264,16 @@ export class Worker implements WorkerRuntime {
       } catch (err) {
         this.log.error({ middleware: mw.name, hook, err: (err as Error).message }, 'middleware hook failed');
       }
+    }
+  }
+
+  /** A failed acks-late task: the broker's retry policy (SQS backoffPolicy) may keep its message. */
+  private async keptByBroker(request: TaskRequest): Promise<boolean> {
+    try {
+      return await request.retryAfterFailure();
+    } catch (err) {
+      this.log.warn({ id: request.id, err: (err as Error).message }, 'broker backoff failed; settling as usual');
+      return false;
     }
   }
 

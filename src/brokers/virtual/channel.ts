@@ -53,6 +53,11 @@ export interface ChannelOps {
   defer(tag: string, when: Date): Promise<void>;
   /** Push a reserved message's visibility deadline `seconds` from now. */
   extend(tag: string, seconds: number): Promise<void>;
+  /**
+   * Seconds to keep a reserved message whose task failed invisible before its next attempt, from the
+   * store's own retry policy (SQS `backoffPolicy`); null when none applies. The message is then deferred.
+   */
+  failureRetryDelay?(tag: string): number | null;
   purge(queue: string): Promise<number>;
   size(queue: string): Promise<number>;
   /** Messages of `queue` kept by `deadLetter`; optional for stores without a dead-letter area. */

@@ -210,6 +210,14 @@ export class VirtualDelivery implements Delivery {
     return this.settle(() => this.channel.defer(this.deliveryTag, when));
   }
 
+  async retryAfterFailure(): Promise<boolean> {
+    if (this.settling) return false;
+    const seconds = this.channel.failureRetryDelay?.(this.deliveryTag) ?? null;
+    if (seconds === null) return false;
+    await this.deferUntil(new Date(Date.now() + seconds * 1000));
+    return true;
+  }
+
   async extendVisibility(seconds: number): Promise<void> {
     if (!Number.isFinite(seconds) || seconds <= 0) throw new RangeError(`extendVisibility needs seconds > 0, got ${seconds}`);
     if (this.settling) return; // settled or settling: nothing left to extend
