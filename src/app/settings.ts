@@ -202,6 +202,82 @@ export const SETTINGS = {
     default: null,
     description: 'Node name of workers (`-n`); default `celery@<hostname>`.',
   },
+  workerPool: {
+    celery: 'worker_pool',
+    env: 'CELERIAC_WORKER_POOL',
+    schema: z.preprocess(
+      (v) => (v === 'prefork' ? 'processes' : v === 'solo' ? 'async' : v),
+      z.enum(['async', 'threads', 'processes'], { message: "expected 'async', 'threads' or 'processes' (Celery's 'prefork' and 'solo' are accepted)" }),
+    ),
+    default: 'async',
+    description:
+      'Where tasks run (`-P`): `async` in the worker\'s event loop, `threads` in worker threads, `processes` in child processes. Time limits can only really stop code in threads and processes.',
+  },
+  workerMaxTasksPerChild: {
+    celery: 'worker_max_tasks_per_child',
+    env: 'CELERIAC_WORKER_MAX_TASKS_PER_CHILD',
+    schema: z.number().int().positive().nullable(),
+    default: null,
+    description: 'Replace a pool thread or process after it ran this many tasks (`threads`/`processes` pools).',
+  },
+  workerMaxMemoryPerChild: {
+    celery: 'worker_max_memory_per_child',
+    env: 'CELERIAC_WORKER_MAX_MEMORY_PER_CHILD',
+    schema: z.number().int().positive().nullable(),
+    default: null,
+    description:
+      'KiB. Replace a pool process whose resident memory (a thread: its heap and buffers) went over this, after the task that did it.',
+  },
+  taskTimeLimit: {
+    celery: 'task_time_limit',
+    env: 'CELERIAC_TASK_TIME_LIMIT',
+    schema: optionalSeconds,
+    default: null,
+    description: 'Hard time limit in seconds: the task is stopped and fails with TimeLimitExceeded.',
+  },
+  taskSoftTimeLimit: {
+    celery: 'task_soft_time_limit',
+    env: 'CELERIAC_TASK_SOFT_TIME_LIMIT',
+    schema: optionalSeconds,
+    default: null,
+    description: "Soft time limit in seconds: the task's signal aborts with SoftTimeLimitExceeded so it can clean up.",
+  },
+  taskRejectOnWorkerLost: {
+    celery: 'task_reject_on_worker_lost',
+    env: 'CELERIAC_TASK_REJECT_ON_WORKER_LOST',
+    schema: z.boolean(),
+    default: false,
+    description: 'With acks late, requeue a task whose pool process died (or that a cold shutdown stopped) instead of failing it.',
+  },
+  taskDefaultRateLimit: {
+    celery: 'task_default_rate_limit',
+    env: 'CELERIAC_TASK_DEFAULT_RATE_LIMIT',
+    schema: z.union([z.string(), z.number().nonnegative()]).nullable(),
+    default: null,
+    description: "Rate limit of tasks that set none: `'10/s'`, `'200/m'`, `'100/h'` or tasks per second.",
+  },
+  workerDisableRateLimits: {
+    celery: 'worker_disable_rate_limits',
+    env: 'CELERIAC_WORKER_DISABLE_RATE_LIMITS',
+    schema: z.boolean(),
+    default: false,
+    description: 'Ignore every rate limit in this worker.',
+  },
+  globalRateLimitUrl: {
+    celery: 'global_rate_limit_url',
+    env: 'CELERIAC_GLOBAL_RATE_LIMIT_URL',
+    schema: z.string().min(1).nullable(),
+    default: null,
+    description:
+      'Redis URL holding cluster-wide rate limits (`globalRateLimit`). Default: the broker if it is Redis, else the result backend if it is Redis.',
+  },
+  workerSoftShutdownTimeout: {
+    celery: 'worker_soft_shutdown_timeout',
+    env: 'CELERIAC_WORKER_SOFT_SHUTDOWN_TIMEOUT',
+    schema: seconds,
+    default: 0,
+    description: 'Seconds a warm shutdown lets running tasks go on before it turns cold; 0 waits for them without limit.',
+  },
   workerRevokeExpires: {
     celery: 'worker_revoke_expires',
     env: 'CELERIAC_WORKER_REVOKE_EXPIRES',

@@ -116,10 +116,14 @@ describe('SQS transport options', () => {
     expect(err.message).toContain(name);
   });
 
-  it('says plainly that stsRoleArn cannot be used without @aws-sdk/client-sts', () => {
-    const err = errorOf(() => createBroker('sqs://', { stsRoleArn: 'arn:aws:iam::123456789012:role/celery', stsTokenTimeout: 900 }));
+  it('takes stsRoleArn with stsTokenTimeout defaulting to 900 s, and refuses what is not a role ARN', () => {
+    expect(parseSqsOptions('sqs://', { sts_role_arn: 'arn:aws:iam::123456789012:role/celery' }).sts).toEqual({
+      roleArn: 'arn:aws:iam::123456789012:role/celery',
+      tokenTimeout: 900,
+    });
+    const err = errorOf(() => createBroker('sqs://', { stsRoleArn: 'celery-role' }));
     expect(err.setting).toBe('broker_transport_options.stsRoleArn');
-    expect(err.message).toMatch(/@aws-sdk\/client-sts/);
+    expect(err.message).toMatch(/IAM role ARN/);
   });
 
   it('validates predefined queues: url, FIFO naming, raw credentials, backoff', () => {

@@ -44,6 +44,8 @@ export interface SqsOptions {
   base64Encoding: boolean;
   /** Extra CreateQueue attributes (kombu's `sqs-creation-attributes`). */
   creationAttributes: Record<string, string>;
+  /** Assume this IAM role for every SQS call (kombu's `sts_role_arn`). */
+  sts?: { roleArn: string; tokenTimeout: number };
 }
 
 function fail(name: string, options: Record<string, unknown> | undefined, message: string): never {
@@ -88,8 +90,9 @@ export function parseSqsOptions(url: string, transportOptions?: Record<string, u
   const opts = transportOptions;
   const parsed = parseSqsUrl(url);
   const predefinedQueues = readPredefinedQueues(opts);
-  readSts(opts);
+  const sts = readSts(opts);
   return {
+    sts,
     redactedUrl: parsed.redactedUrl,
     credentials: parsed.credentials,
     region: readString(opts, 'region') ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
@@ -164,8 +167,7 @@ function readCreationAttributes(opts: Record<string, unknown> | undefined): Reco
   return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
 }
 
-/** STS role assumption needs @aws-sdk/client-sts, which this installation does not ship. */
-function readSts(opts: Record<string, unknown> | undefined): void {
+function readSts(opts: Record<string, unknown> | undefined): SqsOptions['sts'] {
   const roleArn = readString(opts, 'stsRoleArn');
   const timeout = readOption(opts, 'stsTokenTimeout');
   if (timeout !== undefined && timeout !== null) {
@@ -173,14 +175,9 @@ function readSts(opts: Record<string, unknown> | undefined): void {
       fail('stsTokenTimeout', opts, `must be a whole number of seconds from 900 (the minimum, and the default) to 43200, got ${JSON.stringify(timeout)}`);
     }
   }
-  if (roleArn !== undefined) {
-    fail(
-      'stsRoleArn',
-      opts,
-      'assuming a role needs @aws-sdk/client-sts, which is not installed with celeriac; use the default credential chain instead ' +
-        '(sqs:// with AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE, or AWS_PROFILE naming a profile with role_arn)',
-    );
-  }
+  if (roleArn === undefined) return undefined;
+  if (!/^arn:aws[a-z-]*:iam::\d{12}:role\/.+/.test(roleArn)) fail('stsRoleArn', opts, `expected an IAM role ARN (arn:aws:iam::<account>:role/<name>), got ${JSON.stringify(roleArn)}`);
+  return { roleArn, tokenTimeout: typeof timeout === 'number' ? timeout : 900 };
 }
 
 function readPredefinedQueues(opts: Record<string, unknown> | undefined): Map<string, PredefinedQueue> {

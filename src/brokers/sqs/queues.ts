@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { BrokerConnectionError } from '../../errors.js';
 import type { PredefinedQueue, SqsCredentials, SqsOptions } from './options.js';
+import { assumeRoleProvider } from './sts.js';
 
 /** kombu's CHARS_REPLACE_TABLE: punctuation except `-` and `_` becomes `_`, and `.` becomes `-`. */
 const PUNCTUATION = /[!"#$%&'()*+,/:;<=>?@[\\\]^`{|}~]/g;
@@ -50,8 +51,14 @@ export class SqsQueues {
     /** Extra client settings (tests add middleware through this). */
     private readonly clientConfig: Partial<SQSClientConfig> = {},
   ) {
+    if (options.sts) {
+      this.roleCredentials = assumeRoleProvider({ roleArn: options.sts.roleArn, durationSeconds: options.sts.tokenTimeout, region: options.region, baseCredentials: options.credentials });
+    }
     this.defaultClient = this.newClient(options.credentials, options.region);
   }
+
+  /** With `stsRoleArn`, every client signs with the assumed role's credentials, renewed before expiry. */
+  private readonly roleCredentials: ReturnType<typeof assumeRoleProvider> | null = null;
 
   get predefined(): boolean {
     return this.options.predefinedQueues.size > 0;
@@ -123,6 +130,7 @@ export class SqsQueues {
 
   close(): void {
     for (const client of this.clients) client.destroy();
+    this.roleCredentials?.close();
   }
 
   private clientFor(sqsName: string, predefined: PredefinedQueue): SQSClient {
@@ -143,7 +151,8 @@ export class SqsQueues {
       ...this.clientConfig,
     };
     // No credentials given: the SDK's default chain (env, shared files, web identity, instance role).
-    if (credentials) config.credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
+    if (this.roleCredentials) config.credentials = this.roleCredentials.provider;
+    else if (credentials) config.credentials = { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey };
     // With an explicit endpoint the SDK sends every call there, not to the host in a queue's URL.
     if (this.options.endpointUrl) config.endpoint = this.options.endpointUrl;
     const client = new SQSClient(config);
