@@ -5,7 +5,7 @@
  * subscription, real ack/nack, dead-lettering through an exchange, Celery's native delayed delivery,
  * fanout exchanges, and recovery of all of it on a new connection.
  */
-import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { BrokerConnectionError } from '../../errors.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { OpenOnce } from '../../utils/open-once.js';
@@ -26,6 +26,7 @@ import { checkPublish, clampPriority } from '../virtual/virtual-broker.js';
 import { AmqpConnection } from './connection.js';
 import { AmqpSubscription, type SubscriptionContext } from './consumer.js';
 import { FanoutSubscriber } from './fanout.js';
+import { confirmPublish, PublisherChannel } from './publisher.js';
 import { publishOptions, type PublishSettings } from './messages.js';
 import { queueArguments, type AmqpOptions } from './options.js';
 import { amqpCode, deadLetterQueueName, delayedRoutingKey, MAX_DELAY_SECONDS, Topology, withChannel } from './topology.js';
@@ -42,7 +43,7 @@ export class AmqpBroker implements Broker {
   readonly topology: Topology;
   private readonly connection: AmqpConnection;
   private readonly opened: OpenOnce<void>;
-  private publisher: { model: ChannelModel; channel: Promise<ConfirmChannel> } | null = null;
+  private readonly publisher: PublisherChannel;
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly subscriptions = new Set<AmqpSubscription>();
@@ -58,6 +59,9 @@ export class AmqpBroker implements Broker {
       priorityOrder: 'higher-first',
       roundRobinQueues: false,
     };
+    this.publisher = new PublisherChannel(options.logger, (exchange, routingKey) =>
+      options.logger?.warn('broker: message matched no queue and was dropped', { exchange, routingKey }),
+    );
     this.connection = new AmqpConnection(options, (model, reconnected) => this.setUp(model, reconnected));
     this.opened = new OpenOnce(() => this.connection.open());
   }
@@ -99,7 +103,7 @@ export class AmqpBroker implements Broker {
       }
       sends.push({ exchange, routingKey, message, settings });
     }
-    const channel = await this.confirmChannel(model);
+    const channel = await this.publisher.get(model);
     await Promise.all(sends.map((s) => confirmPublish(channel, s.exchange, s.routingKey, s.message.body, { ...publishOptions(s.message, s.settings), mandatory: true })));
   }
 
@@ -140,7 +144,7 @@ export class AmqpBroker implements Broker {
   async publishFanout(exchange: string, routingKey: string, message: TransportMessage): Promise<void> {
     const model = await this.model();
     await this.topology.declareExchange(model, exchange, { type: 'fanout', durable: false });
-    const channel = await this.confirmChannel(model);
+    const channel = await this.publisher.get(model);
     await confirmPublish(channel, exchange, routingKey, message.body, publishOptions(message));
   }
 
@@ -161,31 +165,12 @@ export class AmqpBroker implements Broker {
 
   /** On every new connection: topology first, then consumers, so nothing consumes an undeclared queue. */
   private async setUp(model: ChannelModel, reconnected: boolean): Promise<void> {
-    this.publisher = null;
+    this.publisher.reset();
     this.topology.reset();
     if (!reconnected) return;
     await this.topology.redeclare(model);
     for (const sub of this.subscriptions) await sub.start(model);
     for (const fanout of this.fanouts) await fanout.start(model);
-  }
-
-  private confirmChannel(model: ChannelModel): Promise<ConfirmChannel> {
-    if (this.publisher?.model === model) return this.publisher.channel;
-    const channel = model.createConfirmChannel().then((ch) => {
-      ch.on('error', (err: Error) => this.options.logger?.warn('amqp: publishing channel error', { err: err.message }));
-      ch.on('close', () => {
-        if (this.publisher?.model === model) this.publisher = null;
-      });
-      ch.on('return', (msg: { fields: { exchange: string; routingKey: string } }) => {
-        this.options.logger?.warn('broker: message matched no queue and was dropped', { exchange: msg.fields.exchange, routingKey: msg.fields.routingKey });
-      });
-      return ch;
-    });
-    channel.catch(() => {
-      if (this.publisher?.channel === channel) this.publisher = null;
-    });
-    this.publisher = { model, channel };
-    return channel;
   }
 
   private delaySeconds(deliverAt: Date): number {
@@ -216,7 +201,7 @@ export class AmqpBroker implements Broker {
           'x-original-exchange': info.exchange,
           'x-original-routing-key': info.routing_key,
         };
-        await confirmPublish(await this.confirmChannel(model), exchange, queue, copy.body, publishOptions(copy));
+        await confirmPublish(await this.publisher.get(model), exchange, queue, copy.body, publishOptions(copy));
         return true;
       },
       delay: this.options.delayedDelivery
@@ -226,7 +211,7 @@ export class AmqpBroker implements Broker {
             await this.topology.ensureDelayedTopology(model);
             const seconds = Math.max(1, this.delaySeconds(when));
             const copy = withoutMarker(message);
-            await confirmPublish(await this.confirmChannel(model), this.topology.delayExchange, delayedRoutingKey(seconds, queue), copy.body, {
+            await confirmPublish(await this.publisher.get(model), this.topology.delayExchange, delayedRoutingKey(seconds, queue), copy.body, {
               ...publishOptions(copy, { withoutExpiration: true }),
               mandatory: true,
             });
@@ -252,15 +237,4 @@ export class AmqpBroker implements Broker {
     this.subscriptions.clear();
     if (this.opened.started) await this.connection.close();
   }
-}
-
-/** Publish and resolve once the broker has confirmed it (publisher confirms). */
-export function confirmPublish(channel: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
-  return new Promise((resolve, reject) => {
-    try {
-      channel.publish(exchange, routingKey, body, options, (err: unknown) => (err ? reject(new BrokerConnectionError(`amqp: publish not confirmed: ${String((err as Error)?.message ?? err)}`)) : resolve()));
-    } catch (err) {
-      reject(err);
-    }
-  });
 }

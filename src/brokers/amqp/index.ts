@@ -7,7 +7,8 @@ import type { BrokerLogger } from '../virtual/options.js';
 import { AmqpBroker } from './amqp-broker.js';
 import { readAmqpOptions } from './options.js';
 
-export { AmqpBroker, confirmPublish } from './amqp-broker.js';
+export { AmqpBroker } from './amqp-broker.js';
+export { confirmPublish, PublisherChannel } from './publisher.js';
 export { AmqpConnection } from './connection.js';
 export { readAmqpOptions, type AmqpOptions, type QueueSettings, type QueueType } from './options.js';
 export { parseAmqpUrls, AMQP_SCHEMES, type AmqpEndpoint } from './url.js';
