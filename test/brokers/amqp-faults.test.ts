@@ -45,9 +45,12 @@ describe('amqp faults: connections closed by force', () => {
     const client = app('faults-client', `${cleanup.connectionName}-client`);
     apps.push(workerApp, client);
     const runs = new Map<number, number>();
+    let closed = false;
     workerApp.task('faults.slow', async (n: number) => {
       runs.set(n, (runs.get(n) ?? 0) + 1);
-      await sleep(150);
+      // The first tasks are still running (unacked) when their connection is closed.
+      await waitFor(() => closed, 20_000, 'connections closed');
+      await sleep(20);
       return n * 10;
     });
     const slow = client.task('faults.slow', (n: number) => n * 10);
@@ -56,6 +59,7 @@ describe('amqp faults: connections closed by force', () => {
     const before = await Promise.all(Array.from({ length: 12 }, (_, i) => slow.delay(i)));
     await waitFor(() => runs.size >= 4, 10_000, 'tasks running');
     expect(await closeConnectionsNamed(workerName)).toBeGreaterThanOrEqual(2); // broker + rpc backend
+    closed = true;
     // Sent while the worker is reconnecting: queued by RabbitMQ and consumed after recovery.
     const after = await Promise.all(Array.from({ length: 4 }, (_, i) => slow.delay(100 + i)));
     const values = await within(Promise.all([...before, ...after].map((r) => r.get({ timeout: 30_000 }))), 35_000, 'all results');
