@@ -163,6 +163,9 @@ describe('amqp: delivery', () => {
     const q = uid('malformed');
     const app = new Celery('dlx', { broker: AMQP_URL, backend: null, logLevel: 'silent', brokerTransportOptions: { connectionName: brokers.connectionName } }, { env: {} });
     app.task('ok', () => 'fine');
+    brokers.track('queue', q);
+    brokers.track('queue', `${q}.dead-letter`);
+    brokers.track('exchange', q);
     const worker = app.worker({ queues: [q], concurrency: 1 });
     await worker.start();
     try {
@@ -171,9 +174,6 @@ describe('amqp: delivery', () => {
       await broker.publish(message('[[], {}, {}]', { headers: { lang: 'py', task: 'ok', id: 'good-1' } }), { exchange: '', routingKey: q });
       await waitFor(() => worker.stats.rejected === 1 && worker.stats.succeeded === 1, 10_000, 'one rejected, one run');
       await waitFor(async () => (await broker.deadLetterCount(q)) === 1, 5000, 'the malformed message in the dead-letter queue');
-      brokers.track('queue', q);
-      brokers.track('queue', `${q}.dead-letter`);
-      brokers.track('exchange', q);
     } finally {
       await worker.close();
       await app.close();
