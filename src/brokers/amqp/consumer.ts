@@ -29,6 +29,7 @@ export interface SubscriptionContext extends DeliveryServices {
 
 export class AmqpSubscription implements Subscription {
   private channel: Channel | null = null;
+  private model: ChannelModel | null = null;
   private readonly consumerTags = new Map<string, string>();
   private readonly live = new Set<AmqpDelivery>();
   private active = true;
@@ -55,15 +56,29 @@ export class AmqpSubscription implements Subscription {
     for (const d of this.live) d.orphan();
     this.live.clear();
     this.consumerTags.clear();
+    this.model = model;
     if (!this.active) return;
     const ch = await model.createChannel();
     ch.on('error', (err: Error) => this.ctx.logger?.warn('amqp: consumer channel error', { err: err.message, queues: this.queues }));
     ch.on('close', () => {
-      if (this.channel === ch) this.channel = null;
+      if (this.channel !== ch) return;
+      this.channel = null;
+      if (this.active) this.restartLater(model);
     });
     this.channel = ch;
     await ch.prefetch(this.prefetch, this.ctx.globalQos(this.queues));
     for (const queue of this.queues) await this.consumeOne(ch, queue);
+  }
+
+  /**
+   * The server closed our channel (a channel error) while the connection lives on: consume again on a
+   * new channel. When the whole connection died, the reconnect starts us on the new one instead.
+   */
+  private restartLater(model: ChannelModel): void {
+    setTimeout(() => {
+      if (!this.active || this.channel || this.model !== model) return;
+      this.start(model).catch((err: unknown) => this.ctx.logger?.warn('amqp: could not reopen a consumer channel', { err: (err as Error).message, queues: this.queues }));
+    }, 100).unref();
   }
 
   setPrefetch(prefetch: number): void {
