@@ -119,6 +119,20 @@ describe('amqp: entities and queues', () => {
     await waitFor(() => c.got.length === 5, 5000, 'more after raising the prefetch');
   });
 
+  it('consumes a quorum queue declared by someone else (as Python would) within its prefetch', async () => {
+    const q = uid('foreign-quorum');
+    await equivalent((ch) => ch.assertQueue(q, { durable: true, arguments: { 'x-queue-type': 'quorum' } }));
+    brokers.track('queue', q);
+    logs.length = 0;
+    const broker = await brokers.make({}, logger);
+    for (let i = 0; i < 5; i++) await broker.publish(message(`m${i}`), { exchange: '', routingKey: q });
+    const c = await collect(broker, [q], 2);
+    await waitFor(() => c.got.length === 2);
+    await holdsFor(() => c.got.length === 2, 300, 'no delivery beyond prefetch');
+    // RabbitMQ refused channel-wide QoS on it (closing the connection); the broker learnt and recovered.
+    expect(logs.some((l) => l.includes('is a quorum queue') && l.includes(q))).toBe(true);
+  });
+
   it('drops a task whose expires passed: the message TTL comes from `expires`', async () => {
     const broker = await brokers.make();
     const q = uid('ttl');
@@ -211,16 +225,20 @@ describe('amqp: delivery', () => {
     const broker = await brokers.make({ connectionName: name });
     const q = uid('qos');
     const c = await collect(broker, [q], 8);
-    const qos = async (): Promise<string[]> => {
+    const qos = async (connection = name): Promise<string[]> => {
       const run = promisify(execFile);
       const conns = (await run('rabbitmqctl', ['-q', 'list_connections', 'pid', 'client_properties'], { timeout: 30_000 })).stdout;
-      const pid = conns.split('\n').find((l) => l.includes(`"${name}"`))?.split('\t')[0];
+      const pid = conns.split('\n').find((l) => l.includes(`"${connection}"`))?.split('\t')[0];
       const chans = (await run('rabbitmqctl', ['-q', 'list_channels', 'connection', 'global_prefetch_count', 'prefetch_count'], { timeout: 30_000 })).stdout;
       return chans.split('\n').filter((l) => pid && l.startsWith(pid)).map((l) => l.split('\t').slice(1).join('/'));
     };
     expect(await qos()).toContain('8/0'); // channel-wide (global) limit, as Celery sets it on classic queues
     c.sub.setPrefetch(12);
     await waitFor(async () => (await qos()).includes('12/0'), 15_000, 'new prefetch on the server');
+    // Per-consumer QoS when asked (and on quorum queues).
+    const perConsumer = await brokers.make({ connectionName: `${name}-2`, globalQos: false });
+    await collect(perConsumer, [uid('qos')], 3);
+    await waitFor(async () => (await qos(`${name}-2`)).includes('0/3'), 15_000, 'per-consumer prefetch on the server');
   }, 40_000);
 
   it('declares fanout exchanges as kombu’s pidbox does (fanout, not durable)', async () => {

@@ -48,6 +48,8 @@ export class AmqpBroker implements Broker {
   private closing: Promise<void> | null = null;
   private readonly subscriptions = new Set<AmqpSubscription>();
   private readonly fanouts = new Set<FanoutSubscriber>();
+  /** Quorum queues learnt from RabbitMQ refusing channel-wide QoS on them. */
+  private readonly quorumQueues = new Set<string>();
 
   constructor(private readonly options: AmqpOptions) {
     this.url = options.redactedUrl;
@@ -62,7 +64,11 @@ export class AmqpBroker implements Broker {
     this.publisher = new PublisherChannel(options.logger, (exchange, routingKey) =>
       options.logger?.warn('broker: message matched no queue and was dropped', { exchange, routingKey }),
     );
-    this.connection = new AmqpConnection(options, (model, reconnected) => this.setUp(model, reconnected));
+    this.connection = new AmqpConnection(
+      options,
+      (model, reconnected) => this.setUp(model, reconnected),
+      (err) => this.learnFromLoss(err),
+    );
     this.opened = new OpenOnce(() => this.connection.open());
   }
 
@@ -116,14 +122,28 @@ export class AmqpBroker implements Broker {
     for (const queue of unique) if (!this.topology.knowsQueue(queue)) await this.topology.ensureQueue(model, queue);
     const sub = new AmqpSubscription(this.subscriptionContext(), unique, onMessage, prefetch);
     this.subscriptions.add(sub);
+    const known = this.quorumQueues.size;
     try {
       await sub.start(model);
     } catch (err) {
-      this.subscriptions.delete(sub);
-      await sub.closeChannel();
-      throw err;
+      if (this.quorumQueues.size === known || !unique.some((q) => this.quorumQueues.has(q))) {
+        this.subscriptions.delete(sub);
+        await sub.closeChannel();
+        throw err;
+      }
+      // RabbitMQ refused channel-wide QoS on a quorum queue and closed the connection; the reconnect
+      // has started this subscription again, with per-consumer QoS.
+      await this.model();
     }
     return sub;
+  }
+
+  /** A quorum queue refuses channel-wide QoS with a connection error naming it: remember it. */
+  private learnFromLoss(err?: Error): void {
+    const match = /queue '([^']+)' in vhost '[^']*' does not support global qos/.exec(err?.message ?? '');
+    if (!match?.[1]) return;
+    this.quorumQueues.add(match[1]);
+    this.options.logger?.warn('amqp: queue is a quorum queue; consuming it with per-consumer prefetch', { queue: match[1] });
   }
 
   async purge(queue: string): Promise<number> {
@@ -186,7 +206,8 @@ export class AmqpBroker implements Broker {
     };
     return {
       logger: this.options.logger,
-      globalQos: (queues) => !queues.some((q) => queueArguments(this.options, q)['x-queue-type'] === 'quorum'),
+      globalQos: (queues) =>
+        this.options.globalQos && !queues.some((q) => this.quorumQueues.has(q) || queueArguments(this.options, q)['x-queue-type'] === 'quorum'),
       onCancelled: (sub) => this.subscriptions.delete(sub),
       deadLetter: async (message: TransportMessage, queue: string, info: DeliveryInfo, reason: string) => {
         const exchange = this.options.deadLetterExchange;

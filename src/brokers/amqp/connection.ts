@@ -11,6 +11,7 @@ import type { AmqpOptions } from './options.js';
 import { describeEndpoint, type AmqpEndpoint } from './url.js';
 
 type Listener = (model: ChannelModel, reconnected: boolean) => Promise<void>;
+type LossListener = (err?: Error) => void;
 
 export class AmqpConnection {
   private model: ChannelModel | null = null;
@@ -28,6 +29,7 @@ export class AmqpConnection {
   constructor(
     private readonly options: AmqpOptions,
     private readonly onConnected: Listener,
+    private readonly onLost?: LossListener,
   ) {
     this.secrets = options.endpoints.map((e) => e.password).filter((p) => p.length > 2);
   }
@@ -121,6 +123,7 @@ export class AmqpConnection {
   private lost(model: ChannelModel, err?: Error): void {
     if (this.latest !== model) return;
     this.model = null;
+    this.onLost?.(err);
     // Before the first success the caller of open() gets the error and decides; afterwards we retry.
     if (this.closed || !this.connectedOnce) return;
     this.options.logger?.warn('amqp: connection lost; reconnecting', { url: this.options.redactedUrl, err: err ? this.redact(err) : undefined });

@@ -22,7 +22,7 @@ export interface DeliveryServices {
 }
 
 export interface SubscriptionContext extends DeliveryServices {
-  /** Channel-wide (global) QoS, as Celery uses it; per-consumer when a queue is a quorum queue. */
+  /** Channel-wide (global) QoS when configured and no queue is known to be a quorum queue; else per consumer. */
   globalQos(queues: string[]): boolean;
   onCancelled(sub: AmqpSubscription): void;
 }

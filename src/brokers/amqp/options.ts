@@ -39,6 +39,12 @@ export interface AmqpOptions {
   queues: Record<string, QueueSettings>;
   /** Exchange that rejected (`requeue: false`) messages are republished to; null: plain basic.reject. */
   deadLetterExchange: string | null;
+  /**
+   * Channel-wide (`global`) basic.qos: one prefetch limit over all of a subscription's queues, changed
+   * at runtime in place, as Celery sets it. Quorum queues refuse it; those are known from the options,
+   * or learnt from RabbitMQ's refusal (see AmqpBroker), and get per-consumer QoS.
+   */
+  globalQos: boolean;
   /** Route ETA/countdown messages through Celery's native delayed-delivery exchanges. */
   delayedDelivery: boolean;
   delayedDeliveryQueueType: QueueType;
@@ -78,6 +84,7 @@ export function readAmqpOptions(url: string, opts: Record<string, unknown> | und
     },
     queues: readQueues(opts),
     deadLetterExchange: readDeadLetter(opts),
+    globalQos: readBool(opts, 'globalQos', true),
     delayedDelivery: readBool(opts, 'delayedDelivery', true),
     delayedDeliveryQueueType: readQueueType(readOption(opts, 'delayedDeliveryQueueType') ?? 'quorum', `${SETTING}.delayedDeliveryQueueType`),
     delayedDeliveryPrefix: readString(opts, 'delayedDeliveryPrefix') ?? '',
