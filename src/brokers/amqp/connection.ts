@@ -8,7 +8,7 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { BrokerConnectionError } from '../../errors.js';
 import { redactText } from '../../utils/url.js';
 import type { AmqpOptions } from './options.js';
-import { describeEndpoint, type AmqpEndpoint } from './url.js';
+import type { AmqpEndpoint } from './url.js';
 
 type Listener = (model: ChannelModel, reconnected: boolean) => Promise<void>;
 type LossListener = (err?: Error) => void;
@@ -201,4 +201,3 @@ class Deferred<T> {
   }
 }
 
-export { describeEndpoint };

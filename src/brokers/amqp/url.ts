@@ -62,9 +62,3 @@ function parseOne(url: string, setting: string): AmqpEndpoint {
     query: parsed.searchParams,
   };
 }
-
-/** `amqp://user:**@host:port/vhost` for logs: never the password. */
-export function describeEndpoint(endpoint: AmqpEndpoint): string {
-  const vhost = endpoint.vhost === '/' ? '/' : encodeURIComponent(endpoint.vhost);
-  return `${endpoint.protocol}://${encodeURIComponent(endpoint.username)}:**@${endpoint.hostname}:${endpoint.port}/${vhost}`;
-}
