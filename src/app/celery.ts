@@ -3,7 +3,7 @@
  * backend (opened lazily, once), and the entry points for calling tasks and starting workers.
  */
 import { randomUUID } from 'node:crypto';
-import { createResultBackend } from '../backends/index.js';
+import { backendUsesReplyQueue, createResultBackend } from '../backends/index.js';
 import { redactText } from '../utils/url.js';
 import type { ResultBackend } from '../backends/types.js';
 import { createBroker } from '../brokers/index.js';
@@ -136,10 +136,21 @@ export class Celery {
     const backend = createResultBackend(this.config.resultBackend, {
       resultExpires: this.config.resultExpires,
       ...this.config.resultBackendTransportOptions,
+      // rpc:// rides on the broker connection and receives results on this app's reply queue.
+      broker: { url: this.config.brokerUrl, transportOptions: this.config.brokerTransportOptions },
+      replyTo: this.oid,
       onError: (msg: string, err: Error) => this.log.error({ err: redactText(err.message) }, `result backend: ${msg}`),
     });
     await backend.connect();
     return backend;
+  }
+
+  /**
+   * rpc:// (Celery's `on_task_call`): the reply queue must exist before a task is sent, or a fast
+   * result would be published to nowhere. A no-op for result stores.
+   */
+  async prepareReplies(): Promise<void> {
+    if (backendUsesReplyQueue(this.config.resultBackend)) await this.connectBackend();
   }
 
   /** Declare a queue once per app (Celery's `task_create_missing_queues`). */

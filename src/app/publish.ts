@@ -91,6 +91,7 @@ export async function publishTask(
   defaults: TaskPublishDefaults = {},
 ): Promise<PublishedTask> {
   const prepared = prepareTask(app, name, args, kwargs, options, defaults);
+  if (!prepared.ignoreResult) await app.prepareReplies();
   const broker = await app.connectBroker();
   await app.ensureQueue(prepared.queue, prepared.exchange, prepared.routingKey);
   const { message, exchange, routingKey, priority } = prepared;
@@ -112,6 +113,7 @@ export async function publishTasks(
 ): Promise<PublishedTask[]> {
   if (options.taskId !== undefined) throw new TypeError('publishing many tasks: taskId cannot be shared; leave it out');
   const prepared = calls.map((call) => prepareTask(app, name, call.args, call.kwargs ?? {}, options, defaults));
+  if (prepared.some((p) => !p.ignoreResult)) await app.prepareReplies();
   const broker = await app.connectBroker();
   for (const p of prepared) await app.ensureQueue(p.queue, p.exchange, p.routingKey);
   const batch = prepared.map((p) => ({

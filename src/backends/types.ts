@@ -53,18 +53,43 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+/** Where the request that produced a result asked for it to go (reply-to backends such as rpc://). */
+export interface ResultRequest {
+  /** The task message's `reply_to` property: the sending client's reply queue, or empty. */
+  replyTo: string;
+  /** The task message's `correlation_id` (the task id). */
+  correlationId: string;
+}
+
+/** What a backend can do beyond the basics; every flag is true for stores (memory, SQLite, Redis). */
+export interface ResultBackendCapabilities {
+  /** Any client can read or wait for any result, any time (false for rpc://: only the sender gets it). */
+  sharedResults: boolean;
+  /** saveGroup/restoreGroup/deleteGroup work (false for rpc://, as in Celery). */
+  groups: boolean;
+  /** Results expire after `resultExpires`. */
+  expiry: boolean;
+  /** The whole meta is kept (date_done, group/parent ids, extended fields), not only Celery's rpc fields. */
+  extendedMeta: boolean;
+}
+
+export const FULL_BACKEND_CAPABILITIES: ResultBackendCapabilities = { sharedResults: true, groups: true, expiry: true, extendedMeta: true };
+
 export interface ResultBackend {
   /** Backend name, e.g. `sqlite`, `memory`. */
   readonly backend: string;
+  /** Absent means FULL_BACKEND_CAPABILITIES. */
+  readonly capabilities?: ResultBackendCapabilities;
   /** The URL with any password redacted. */
   readonly url: string;
   connect(): Promise<void>;
   close(): Promise<void>;
   /**
    * Store a task's state. A stored SUCCESS is never overwritten (Celery's dedup guard), so a late
-   * duplicate delivery cannot turn a success into something else.
+   * duplicate delivery cannot turn a success into something else. `request` says where the task's
+   * sender wants the result (used by rpc://; stores ignore it).
    */
-  storeResult(meta: ResultMeta): Promise<void>;
+  storeResult(meta: ResultMeta, request?: ResultRequest): Promise<void>;
   /** The stored meta, or `{status: 'PENDING', result: null, …}` for an unknown id. */
   getTaskMeta(taskId: string): Promise<ResultMeta>;
   /**

@@ -4,6 +4,7 @@
  */
 import { ConfigurationError } from '../errors.js';
 import { redactUrl, urlScheme } from '../utils/url.js';
+import { AMQP_BROKER_SCHEMES, createAmqpBroker } from './amqp/index.js';
 import { createMemoryBroker } from './memory/index.js';
 import { createRedisBroker, REDIS_BROKER_SCHEMES } from './redis/index.js';
 import { createSqliteBroker, SQLITE_BROKER_SCHEMES } from './sqlite/index.js';
@@ -17,6 +18,7 @@ export { createMemoryBroker, resetMemoryBroker } from './memory/index.js';
 export { createSqliteBroker } from './sqlite/index.js';
 export { createRedisBroker } from './redis/index.js';
 export { createSqsBroker } from './sqs/index.js';
+export { createAmqpBroker, AmqpBroker } from './amqp/index.js';
 
 type BrokerFactory = (url: string, transportOptions?: Record<string, unknown>, logger?: BrokerLogger) => Broker;
 
@@ -25,6 +27,7 @@ const FACTORIES: Record<string, BrokerFactory> = {
   ...Object.fromEntries(SQLITE_BROKER_SCHEMES.map((scheme) => [scheme, createSqliteBroker])),
   ...Object.fromEntries(REDIS_BROKER_SCHEMES.map((scheme) => [scheme, createRedisBroker])),
   ...Object.fromEntries(SQS_BROKER_SCHEMES.map((scheme) => [scheme, (url: string, options?: Record<string, unknown>, logger?: BrokerLogger) => createSqsBroker(url, options, logger)])),
+  ...Object.fromEntries(AMQP_BROKER_SCHEMES.map((scheme) => [scheme, createAmqpBroker])),
 };
 
 export const SUPPORTED_BROKER_SCHEMES: readonly string[] = Object.keys(FACTORIES);

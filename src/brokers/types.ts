@@ -93,6 +93,17 @@ export interface BrokerCapabilities {
   priorities?: boolean;
   /** `publishFanout` reaches other processes. False on SQS (no fanout, as in kombu). Absent means true. */
   fanout?: boolean;
+  /**
+   * Which priority numbers are served first: kombu's virtual transports serve 0 first (Redis
+   * semantics), RabbitMQ serves the highest first (`x-max-priority` queues).
+   */
+  priorityOrder: 'lower-first' | 'higher-first';
+  /**
+   * A consumer of several queues serves them in strict turn (kombu's round-robin cycle). False where
+   * the broker pushes from each queue on its own (AMQP: every queue gets its consumer, none starves,
+   * but the interleaving is the server's).
+   */
+  roundRobinQueues: boolean;
 }
 
 export interface Broker {

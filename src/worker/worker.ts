@@ -16,7 +16,7 @@ import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from './middlewar
 import { CallbackMiddleware } from './middlewares/callbacks.js';
 import { ExpiryMiddleware } from './middlewares/expiry.js';
 import { LeaseMiddleware } from './middlewares/leases.js';
-import { ResultMiddleware } from './middlewares/results.js';
+import { ResultMiddleware, resultRequest } from './middlewares/results.js';
 import { RevocationMiddleware } from './middlewares/revocation.js';
 import { AsyncPool } from './pool.js';
 import { metaSourceOf, TaskRequest } from './request.js';
@@ -198,7 +198,7 @@ export class Worker implements WorkerRuntime {
       const meta = buildResultMeta(metaSourceOf(decoded, delivery, this.hostname), 'FAILURE', notRegisteredInfo(decoded.headers.task), error.stack ?? null, {
         extended: this.app.conf.resultExtended,
       });
-      await this.backend?.storeResult(meta);
+      await this.backend?.storeResult(meta, resultRequest(decoded.properties, decoded.headers.id));
     } finally {
       await delivery.reject(false, error.message).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'reject failed'));
     }

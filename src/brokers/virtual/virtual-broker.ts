@@ -50,7 +50,7 @@ export function clampPriority(priority: unknown): number {
 }
 
 /** Validate a publish; returns its `deliverAt` (null for now). */
-function checkPublish(target: PublishTarget, options: PublishOptions | undefined): Date | null {
+export function checkPublish(target: PublishTarget, options: PublishOptions | undefined): Date | null {
   const deliverAt = options?.deliverAt ?? null;
   if (deliverAt !== null && (!(deliverAt instanceof Date) || Number.isNaN(deliverAt.getTime()))) {
     throw new TypeError('publish: deliverAt must be a valid Date or null');
@@ -86,7 +86,7 @@ export class VirtualBroker implements Broker {
     this.url = redactUrl(options.url);
     this.logger = options.logger;
     this.visibilityTimeout = options.visibilityTimeout;
-    this.capabilities = { delayedDelivery: true, visibilityTimeout: true, deadLetter: true, ...options.capabilities };
+    this.capabilities = { delayedDelivery: true, visibilityTimeout: true, deadLetter: true, priorityOrder: 'lower-first', roundRobinQueues: true, ...options.capabilities };
     this.settings = {
       reserveWaitMs: options.reserveWaitMs ?? DEFAULTS.reserveWaitMs,
       unlimitedBatch: options.unlimitedBatch ?? DEFAULTS.unlimitedBatch,

@@ -1,5 +1,6 @@
 /** Stores STARTED, SUCCESS, FAILURE and REVOKED in the result backend, as Celery's tracer does. */
-import type { ResultMeta, TaskState } from '../../backends/types.js';
+import type { ResultMeta, ResultRequest, TaskState } from '../../backends/types.js';
+import type { MessageProperties } from '../../protocol/types.js';
 import { exceptionInfo, tracebackText } from '../exceptions.js';
 import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from '../middleware.js';
 import type { TaskRequest } from '../request.js';
@@ -42,6 +43,13 @@ export class ResultMiddleware implements WorkerMiddleware {
     const meta: ResultMeta = buildResultMeta(request.metaSource(), status, result, traceback, {
       extended: this.runtime.app.conf.resultExtended,
     });
-    await backend.storeResult(meta);
+    await backend.storeResult(meta, resultRequest(request.message.properties, request.id));
   }
+}
+
+/** Where the task's sender asked for its result (rpc://): `reply_to` and `correlation_id`. */
+export function resultRequest(properties: MessageProperties, taskId: string): ResultRequest {
+  const replyTo = typeof properties.reply_to === 'string' ? properties.reply_to : '';
+  const correlationId = typeof properties.correlation_id === 'string' && properties.correlation_id ? properties.correlation_id : taskId;
+  return { replyTo, correlationId };
 }
