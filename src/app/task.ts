@@ -65,8 +65,13 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
 
   /** Call with keyword arguments bound by parameter name, as a worker does for Python callers. */
   async runWith(args: readonly unknown[], kwargs: Record<string, unknown>): Promise<R> {
+    return await this.callWith(args, kwargs);
+  }
+
+  /** As `runWith`, but a synchronous function's value comes back as is (the worker's hot path). */
+  callWith(args: readonly unknown[], kwargs: Record<string, unknown>): R | Promise<R> {
     const all = bindArguments(this.name, this.paramNames, args, kwargs) as A;
-    return await this.fn(...all);
+    return this.fn(...all);
   }
 
   /** A signature with (partial) arguments: the parent's result is prepended when used as a callback. */

@@ -44,7 +44,8 @@ export function decodeEnvelope(raw: string | Buffer): TransportMessage {
   if (!isRecord(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
   const { body, headers, properties } = parsed;
   if (typeof body !== 'string') throw new MalformedMessageError('envelope has no string "body"');
-  const props: MessageProperties = isRecord(properties) ? { ...properties } : {};
+  // Freshly parsed, so it is ours: no copy needed.
+  const props: MessageProperties = isRecord(properties) ? properties : {};
   const encoding = props.body_encoding;
   let bytes: Buffer;
   if (encoding === 'base64') bytes = Buffer.from(body, 'base64');
