@@ -72,13 +72,15 @@ export function bindArguments(
   args: readonly unknown[],
   kwargs: Readonly<Record<string, unknown>>,
 ): unknown[] {
-  const out = [...args];
+  let out: unknown[] | null = null;
   for (const [key, value] of Object.entries(kwargs)) {
+    out ??= [...args];
     const index = names.indexOf(key);
     if (index === -1) throw new TypeError(`${taskName}() got an unexpected keyword argument '${key}'`);
     if (index < args.length) throw new TypeError(`${taskName}() got multiple values for argument '${key}'`);
     while (out.length < index) out.push(undefined);
     out[index] = value;
   }
-  return out;
+  // No keyword arguments: the positional list as it came (the caller spreads it, never keeps it).
+  return out ?? (args as unknown[]);
 }

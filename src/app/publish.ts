@@ -156,7 +156,7 @@ function prepareTask(
   const now = Date.now();
   const eta = options.countdown !== undefined ? new Date(now + options.countdown * 1000) : toDate(options.eta, 'eta');
   const expires = toExpiry(options.expires, now);
-  const route = app.router.route(name, [...args], { ...kwargs });
+  const route = app.router.route(name, args, kwargs);
   const queue = options.queue ?? defaults.queue ?? route?.queue ?? conf.taskDefaultQueue;
   const exchange = options.exchange ?? defaults.exchange ?? route?.exchange ?? '';
   const routingKey = options.routingKey ?? defaults.routingKey ?? route?.routingKey ?? queue;
@@ -165,8 +165,8 @@ function prepareTask(
   const message = buildTaskMessage({
     taskName: name,
     id,
-    args: [...args],
-    kwargs: { ...kwargs },
+    args,
+    kwargs,
     eta,
     expires,
     expiresSeconds: expires ? (expires.getTime() - now) / 1000 : null,

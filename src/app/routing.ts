@@ -29,9 +29,10 @@ export class Router {
   }
 
   /** The route for a task, or null when none applies (the caller then uses the default queue). */
-  route(name: string, args: unknown[], kwargs: Record<string, unknown>): RouteTarget | null {
+  route(name: string, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>): RouteTarget | null {
     for (const route of this.routes) {
-      const found = typeof route === 'function' ? route(name, args, kwargs) : this.matchMap(route, name);
+      // A route function gets its own copies, so it cannot change what is sent.
+      const found = typeof route === 'function' ? route(name, [...args], { ...kwargs }) : this.matchMap(route, name);
       if (found) return typeof found === 'string' ? { queue: found } : found;
     }
     return null;

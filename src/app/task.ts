@@ -95,8 +95,17 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
    * thread or child process included), with the backoff computed from the request's retries.
    */
   async runWith(args: readonly unknown[], kwargs: Record<string, unknown>): Promise<R> {
+    return await this.callWith(args, kwargs);
+  }
+
+  /** As `runWith`, but a synchronous function's value comes back as is (the worker's hot path). */
+  callWith(args: readonly unknown[], kwargs: Record<string, unknown>): R | Promise<R> {
     const all = bindArguments(this.name, this.paramNames, args, kwargs) as A;
-    if (!this.options.autoretryFor?.length) return await this.fn(...all);
+    if (!this.options.autoretryFor?.length) return this.fn(...all);
+    return this.callWithAutoretry(all);
+  }
+
+  private async callWithAutoretry(all: A): Promise<R> {
     try {
       return await this.fn(...all);
     } catch (error) {

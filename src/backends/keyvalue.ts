@@ -155,11 +155,21 @@ export class KeyValueResultBackend implements ResultBackend {
     return this.store.get();
   }
 
-  async storeResult(meta: ResultMeta): Promise<void> {
-    if (typeof meta.task_id !== 'string' || !meta.task_id) throw new TypeError('storeResult: meta.task_id is required');
-    const store = await this.getStore();
-    const encoded = this.codec.encode(meta);
-    if (store.setResult) return store.setResult(taskKey(meta.task_id), encoded, this.resultExpires);
+  storeResult(meta: ResultMeta): Promise<void> {
+    if (typeof meta.task_id !== 'string' || !meta.task_id) return Promise.reject(new TypeError('storeResult: meta.task_id is required'));
+    // Once the store is open, a result is written without waiting a turn for it.
+    const open = this.closed ? undefined : this.store.peek();
+    if (open) {
+      try {
+        return this.writeResult(open, meta);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.getStore().then((store) => this.writeResult(store, meta));
+  }
+
+  private async writeResultSlow(store: KeyValueStore, meta: ResultMeta, encoded: string): Promise<void> {
     // Celery's dedup guard: a late duplicate must not turn a stored SUCCESS into anything else.
     const current = await store.get(taskKey(meta.task_id));
     if (current !== null && this.decodeMeta(current, meta.task_id).status === 'SUCCESS') return;
@@ -184,6 +194,12 @@ export class KeyValueResultBackend implements ResultBackend {
       if (record) out.push(record);
     }
     return out;
+  }
+
+  private writeResult(store: KeyValueStore, meta: ResultMeta): Promise<void> {
+    const encoded = this.codec.encode(meta);
+    if (store.setResult) return store.setResult(taskKey(meta.task_id), encoded, this.resultExpires);
+    return this.writeResultSlow(store, meta, encoded);
   }
 
   async getTaskMeta(taskId: string): Promise<ResultMeta> {

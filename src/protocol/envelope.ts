@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MalformedMessageError } from '../errors.js';
-import { dumps, loads } from './pyjson.js';
+import { dumps, dumpsMerged, loads } from './pyjson.js';
 import type { MessageProperties, TransportMessage } from './types.js';
 
 export interface EnvelopeRoute {
@@ -19,21 +19,18 @@ export interface EnvelopeRoute {
 export function encodeEnvelope(message: TransportMessage, route: EnvelopeRoute): string {
   // kombu passes priority to the channel separately and `prepare_message` adds it after
   // delivery_info, so it is moved there to keep Celery's key order.
-  const { priority, ...rest } = message.properties;
-  const properties: MessageProperties = {
-    ...rest,
+  const added = {
     delivery_info: { exchange: route.exchange, routing_key: route.routingKey },
-    priority: route.priority ?? priority ?? 0,
+    priority: route.priority ?? message.properties.priority ?? 0,
     body_encoding: 'base64',
     delivery_tag: randomUUID(),
   };
-  return dumps({
-    body: message.body.toString('base64'),
-    'content-encoding': message.contentEncoding,
-    'content-type': message.contentType,
-    headers: message.headers,
-    properties,
-  });
+  // Written as dumps() would write the envelope object, piece by piece (base64 needs no escaping).
+  let out = `{"body": "${message.body.toString('base64')}"`;
+  if (message.contentEncoding !== undefined) out += `, "content-encoding": ${dumps(message.contentEncoding)}`;
+  if (message.contentType !== undefined) out += `, "content-type": ${dumps(message.contentType)}`;
+  if (message.headers !== undefined) out += `, "headers": ${dumps(message.headers)}`;
+  return `${out}, "properties": ${dumpsMerged(message.properties, added, 'priority')}}`;
 }
 
 /** Parse an envelope back into a message. Throws `MalformedMessageError` naming what is wrong. */
@@ -47,7 +44,8 @@ export function decodeEnvelope(raw: string | Buffer): TransportMessage {
   if (!isRecord(parsed)) throw new MalformedMessageError('envelope is not a JSON object');
   const { body, headers, properties } = parsed;
   if (typeof body !== 'string') throw new MalformedMessageError('envelope has no string "body"');
-  const props: MessageProperties = isRecord(properties) ? { ...properties } : {};
+  // Freshly parsed, so it is ours: no copy needed.
+  const props: MessageProperties = isRecord(properties) ? properties : {};
   const encoding = props.body_encoding;
   let bytes: Buffer;
   if (encoding === 'base64') bytes = Buffer.from(body, 'base64');

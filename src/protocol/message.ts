@@ -105,7 +105,7 @@ export function buildTaskMessage(opts: BuildTaskOptions): TransportMessage {
     stamped_headers: stampNames.length > 0 ? stampNames : null,
     stamps,
   };
-  const headers: TaskHeaders = { ...base, ...(opts.headers ?? {}) };
+  const headers: TaskHeaders = hasKeys(opts.headers) ? { ...base, ...opts.headers } : base;
 
   const properties: MessageProperties = {
     correlation_id: opts.id,
@@ -132,6 +132,11 @@ export function buildTaskMessage(opts: BuildTaskOptions): TransportMessage {
     headers.compression = compressed.mime;
   }
   return { body, contentType: encoded.contentType, contentEncoding: encoded.contentEncoding, headers, properties };
+}
+
+function hasKeys(value: Record<string, unknown> | undefined): value is Record<string, unknown> {
+  for (const key in value) if (Object.prototype.hasOwnProperty.call(value, key)) return true;
+  return false;
 }
 
 function isoOrNull(value: Date | string | null | undefined): string | null {

@@ -5,66 +5,107 @@
  */
 
 export function dumps(value: unknown): string {
-  return fastDumps(value) ?? write(value, new Set());
-}
-
-const NEEDS_WRITER = new Error('value needs the Python-style writer');
-
-/**
- * JSON.stringify's view of values, made to match `write`: Sets as arrays. NaN/Infinity and Maps
- * (whose key order an object cannot keep) go to `write` instead.
- */
-function replacer(_key: string, value: unknown): unknown {
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw NEEDS_WRITER;
-  } else if (value instanceof Map) {
-    throw NEEDS_WRITER;
-  } else if (value instanceof Set) {
-    return [...value];
-  }
-  return value;
-}
-
-/**
- * The common case through native JSON.stringify, then Python's `", "` and `": "` separators added in
- * one scan: several times faster than `write` on a task envelope. Null when a value needs `write`:
- * NaN/Infinity, bigint, cycles, Maps, non-ASCII text (Python escapes it), and the number shapes
- * JavaScript and Python print differently (`1e-7` vs `1e-07`, `0.00001` vs `1e-05`).
- */
-const NOT_PRINTABLE_ASCII = /[\u007f-\uffff]/;
-
-/** Index of the quote closing the string that opens at `open` (JSON.stringify escapes `"` as `\\"`). */
-function closingQuote(json: string, open: number): number {
-  let at = json.indexOf('"', open + 1);
-  for (;;) {
-    let backslashes = 0;
-    while (json.charCodeAt(at - 1 - backslashes) === 92) backslashes++;
-    if (backslashes % 2 === 0) return at;
-    at = json.indexOf('"', at + 1);
-  }
-}
-
-function fastDumps(value: unknown): string | null {
-  let json: string | undefined;
   try {
-    json = JSON.stringify(value, replacer);
-  } catch {
-    return null;
+    return writeFast(value, 0);
+  } catch (err) {
+    if (err !== TOO_DEEP) throw err;
+    // Very deep, or a cycle: the exact writer keeps a set of open objects and names the cycle.
+    return write(value, new Set());
   }
-  if (json === undefined) return null;
-  if (NOT_PRINTABLE_ASCII.test(json)) return null;
-  let out = '';
-  let last = 0;
-  for (let i = 0; i < json.length; i++) {
-    const c = json.charCodeAt(i);
-    if (c === 34) i = closingQuote(json, i);
-    else if (c === 44 || c === 58) {
-      out += json.slice(last, i + 1) + ' ';
-      last = i + 1;
-    } else if ((c === 101 || c === 69) && json.charCodeAt(i + 1) === 45) return null; // e-
-    else if (c === 46 && json.startsWith('0000', i + 1)) return null; // .0000
+}
+
+/**
+ * `dumps({ ...base, ...extra })` without building the merged object (spreading a message's
+ * properties into a new object costs more than writing it), with `omit` left out of `base`.
+ */
+export function dumpsMerged(base: Record<string, unknown>, extra: Record<string, unknown>, omit?: string): string {
+  let out = '{';
+  const field = (key: string, value: unknown): void => {
+    if (value === undefined || typeof value === 'function') return;
+    out += (out === '{' ? '' : ', ') + quotedKey(key) + dumps(value);
+  };
+  for (const key in base) {
+    if (key === omit || !Object.prototype.hasOwnProperty.call(base, key)) continue;
+    field(key, Object.prototype.hasOwnProperty.call(extra, key) ? extra[key] : base[key]);
   }
-  return out + json.slice(last);
+  for (const key in extra) {
+    if (!Object.prototype.hasOwnProperty.call(extra, key)) continue;
+    if (key === omit || !Object.prototype.hasOwnProperty.call(base, key)) field(key, extra[key]);
+  }
+  return `${out}}`;
+}
+
+const TOO_DEEP = new Error('value nests too deeply for the fast writer');
+/** Deeper than this, the fast writer hands over to `write`, which detects cycles. */
+const MAX_FAST_DEPTH = 200;
+
+/** Strings that need no escaping: printable ASCII except `"` and `\\`. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** `"key": ` for object keys seen before: keys repeat from message to message. */
+const quotedKeys = new Map<string, string>();
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${quote(key)}: `;
+    if (quotedKeys.size < 2000) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+/**
+ * The same text as `write`, built in one pass without a set of open objects (a depth bound stands
+ * in for cycle detection). This runs for every message published and every result stored, so it
+ * avoids JSON.stringify-then-rescan and per-value allocations.
+ */
+function writeFast(value: unknown, depth: number): string {
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return PLAIN.test(value) ? `"${value}"` : quote(value);
+    case 'number':
+      if (Number.isInteger(value)) return String(value);
+      if (Number.isNaN(value)) return 'NaN';
+      if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
+      return formatFiniteNumber(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return value.toString();
+    case 'function':
+    case 'symbol':
+      return 'null';
+    default:
+      break;
+  }
+  if (depth > MAX_FAST_DEPTH) throw TOO_DEEP;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    let out = `[${writeFast(value[0], depth + 1)}`;
+    for (let i = 1; i < value.length; i++) out += `, ${writeFast(value[i], depth + 1)}`;
+    return `${out}]`;
+  }
+  const obj = value as { toJSON?: () => unknown };
+  if (typeof obj.toJSON === 'function') return writeFast(obj.toJSON(), depth + 1);
+  if (obj instanceof Map) {
+    // Entries in the Map's own order (an object would move integer-like keys first).
+    let out = '{';
+    for (const [k, v] of obj as Map<unknown, unknown>) out += (out === '{' ? '' : ', ') + quotedKey(String(k)) + writeFast(v, depth + 1);
+    return `${out}}`;
+  }
+  if (obj instanceof Set) return writeFast([...obj], depth + 1);
+  let out = '{';
+  let first = true;
+  const record = obj as Record<string, unknown>;
+  for (const key in record) {
+    if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+    const v = record[key];
+    if (v === undefined || typeof v === 'function') continue;
+    out += (first ? quotedKey(key) : `, ${quotedKey(key)}`) + writeFast(v, depth + 1);
+    first = false;
+  }
+  return `${out}}`;
 }
 
 function write(value: unknown, seen: Set<object>): string {

@@ -42,7 +42,27 @@ const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 // json: Python json.dumps text plus kombu's {"__type__", "__value__"} wrappers for special types
 
 function encodeJson(value: unknown): Buffer {
-  return Buffer.from(dumps(prepare(value, toJsonLeaf)), 'utf8');
+  return Buffer.from(dumps(needsJsonLeaves(value, 0) ? prepare(value, toJsonLeaf) : value), 'utf8');
+}
+
+/**
+ * Whether `prepare` would change anything dumps() does not already write the same way: Dates,
+ * bytes, Maps and Sets (and anything with toJSON) need it; plain data, the usual case, does not.
+ */
+function needsJsonLeaves(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth > 32) return true; // deep (or cyclic): let prepare decide
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (needsJsonLeaves(value[i], depth + 1)) return true;
+    return false;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return true;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return true;
+  for (const key in value) {
+    if (needsJsonLeaves((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
 }
 
 /** Dates as plain isoformat strings (kombu 5.2 style, readable by every kombu); bytes wrapped. */

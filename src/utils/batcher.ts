@@ -1,9 +1,11 @@
 /**
  * Collect calls made in the same tick and run them as one batch: many acks or result writes become
- * one Redis script call instead of one command (and one promise chain in the client) each.
+ * one Redis script call instead of one command (and one promise chain in the client) each. Every
+ * call of a batch gets the batch's one promise: it settles when the batch has been written.
  */
 export class Batcher<T> {
-  private pending: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private pending: T[] = [];
+  private settle: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | null = null;
   private scheduled = false;
 
   constructor(
@@ -12,28 +14,43 @@ export class Batcher<T> {
   ) {}
 
   add(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.pending.push({ item, resolve, reject });
-      if (this.pending.length >= this.maxBatch) this.run();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.run());
-      }
-    });
+    this.pending.push(item);
+    const settle = (this.settle ??= deferred());
+    if (this.pending.length >= this.maxBatch) this.run();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.runScheduled);
+    }
+    return settle.promise;
   }
 
-  private run(): void {
+  private readonly runScheduled = (): void => {
     this.scheduled = false;
+    this.run();
+  };
+
+  private run(): void {
     const batch = this.pending;
-    if (batch.length === 0) return;
+    const settle = this.settle;
+    if (batch.length === 0 || !settle) return;
     this.pending = [];
-    this.flush(batch.map((entry) => entry.item)).then(
-      () => {
-        for (const entry of batch) entry.resolve();
-      },
-      (err: unknown) => {
-        for (const entry of batch) entry.reject(err);
-      },
-    );
+    this.settle = null;
+    let written: Promise<void>;
+    try {
+      written = this.flush(batch);
+    } catch (err) {
+      written = Promise.reject(err);
+    }
+    written.then(settle.resolve, settle.reject);
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }

@@ -13,6 +13,11 @@ export class OpenOnce<T> {
     return this.opening !== null;
   }
 
+  /** The resource if it is open now, else undefined (then use `get()`). */
+  peek(): T | undefined {
+    return this.opening ? this.value : undefined;
+  }
+
   get(): Promise<T> {
     this.opening ??= (async () => {
       try {

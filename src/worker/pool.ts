@@ -10,7 +10,8 @@ export class AsyncPool<T> {
 
   constructor(
     private concurrency: number,
-    private readonly run: (item: T) => Promise<void>,
+    /** Runs one job; a job that finishes synchronously may return nothing. Errors are the job's to report. */
+    private readonly run: (item: T) => Promise<void> | void,
   ) {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a positive integer, got ${concurrency}`);
   }
@@ -54,17 +55,31 @@ export class AsyncPool<T> {
     while (this.running.size < this.concurrency && this.waiting.length > 0) {
       const item = this.waiting.shift() as T;
       this.running.add(item);
-      void this.run(item)
-        .catch(() => undefined)
-        .finally(() => {
-          this.running.delete(item);
-          this.pump();
-          if (this.running.size === 0 && this.waiting.length === 0) {
-            const waiters = this.idleWaiters;
-            this.idleWaiters = [];
-            for (const resolve of waiters) resolve();
-          }
-        });
+      let result: Promise<void> | void;
+      try {
+        result = this.run(item);
+      } catch {
+        result = undefined;
+      }
+      if (result instanceof Promise) {
+        const done = (): void => this.finished(item);
+        result.then(done, done);
+      } else {
+        this.running.delete(item);
+      }
     }
+    this.notifyIdle();
+  }
+
+  private finished(item: T): void {
+    this.running.delete(item);
+    this.pump();
+  }
+
+  private notifyIdle(): void {
+    if (this.running.size !== 0 || this.waiting.length !== 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }

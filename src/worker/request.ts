@@ -17,8 +17,8 @@ export class TaskRequest {
   readonly embed: TaskEmbed;
   readonly eta: Date | null;
   readonly expires: Date | null;
-  readonly abort = new AbortController();
   readonly receivedAt = Date.now();
+  private abortController: AbortController | null = null;
   startedAt: number | null = null;
   private settled = false;
 
@@ -41,6 +41,11 @@ export class TaskRequest {
 
   get headers() {
     return this.message.headers;
+  }
+
+  /** Created on first use: most tasks never look at their signal, and a controller costs. */
+  get abort(): AbortController {
+    return (this.abortController ??= new AbortController());
   }
 
   get isSettled(): boolean {
@@ -82,6 +87,12 @@ export class TaskRequest {
 
   context(): TaskContext {
     const h = this.message.headers;
+    const properties = this.message.properties;
+    // The signal and the custom headers are own getters, built only when read: most tasks never
+    // read them, and an AbortController plus a header scan would cost every task.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const request = this;
+    let custom: Record<string, unknown> | null = null;
     return {
       id: this.id,
       name: this.name,
@@ -96,12 +107,16 @@ export class TaskRequest {
       expires: this.expires,
       hostname: this.hostname,
       deliveryInfo: this.delivery.deliveryInfo,
-      replyTo: (this.message.properties.reply_to as string | undefined) ?? null,
-      correlationId: (this.message.properties.correlation_id as string | undefined) ?? this.id,
+      replyTo: (properties.reply_to as string | undefined) ?? null,
+      correlationId: (properties.correlation_id as string | undefined) ?? this.id,
       origin: h.origin ?? null,
       timeLimit: h.timelimit,
-      signal: this.abort.signal,
-      headers: customHeaders(h),
+      get signal(): AbortSignal {
+        return request.abort.signal;
+      },
+      get headers(): Record<string, unknown> {
+        return (custom ??= customHeaders(h));
+      },
     };
   }
 

@@ -3,12 +3,29 @@ import { runWithTaskContext } from '../app/context.js';
 import type { Outcome } from './middleware.js';
 import type { TaskRequest } from './request.js';
 
-export async function traceRequest(request: TaskRequest): Promise<Outcome> {
+/**
+ * The outcome, synchronously for a synchronous task: a promise (and its microtask turns) only when
+ * the task itself returns one.
+ */
+export function traceRequest(request: TaskRequest): Outcome | Promise<Outcome> {
   const started = performance.now();
+  let value: unknown;
   try {
-    const value: unknown = await runWithTaskContext(request.context(), () => request.task.runWith(request.args, request.kwargs));
-    return { status: 'SUCCESS', value: value === undefined ? null : value, runtimeMs: performance.now() - started };
+    value = runWithTaskContext(request.context(), () => request.task.callWith(request.args, request.kwargs));
   } catch (error) {
     return { status: 'FAILURE', error, runtimeMs: performance.now() - started };
   }
+  if (!isThenable(value)) return success(value, started);
+  return Promise.resolve(value).then(
+    (resolved) => success(resolved, started),
+    (error: unknown): Outcome => ({ status: 'FAILURE', error, runtimeMs: performance.now() - started }),
+  );
+}
+
+function success(value: unknown, started: number): Outcome {
+  return { status: 'SUCCESS', value: value === undefined ? null : value, runtimeMs: performance.now() - started };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }

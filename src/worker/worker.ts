@@ -36,6 +36,7 @@ export interface WorkerOptions {
 }
 
 type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+type HookName = 'shouldSkip' | 'beforeExecute' | 'afterExecute';
 
 export class Worker implements WorkerRuntime {
   readonly hostname: string;
@@ -51,6 +52,7 @@ export class Worker implements WorkerRuntime {
   private readonly eta = new EtaScheduler((request) => this.pool.submit(request));
   private readonly held = new Set<TaskRequest>();
   private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
+  private hooks: Record<HookName, WorkerMiddleware[]>;
 
   constructor(
     readonly app: Celery,
@@ -70,6 +72,7 @@ export class Worker implements WorkerRuntime {
       new CallbackMiddleware(),
       ...(options.middleware ?? []),
     ];
+    this.hooks = this.hooksOf();
   }
 
   get broker(): Broker {
@@ -103,9 +106,10 @@ export class Worker implements WorkerRuntime {
     this.brokerRef = await this.app.connectBroker();
     this.backendRef = await this.app.connectBackend();
     for (const queue of this.queues) await this.app.ensureQueue(queue);
+    this.hooks = this.hooksOf();
     for (const mw of this.middlewares) await mw.start?.(this);
     const prefetch = this.prefetchMultiplier === 0 ? 0 : this.concurrency * this.prefetchMultiplier;
-    this.subscription = await this.broker.consume(this.queues, (delivery) => void this.receive(delivery), { prefetch });
+    this.subscription = await this.broker.consume(this.queues, (delivery) => this.receive(delivery), { prefetch });
     this.state = 'running';
     this.log.info(
       { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency, prefetch, broker: this.broker.url, tasks: this.app.taskNames },
@@ -153,28 +157,65 @@ export class Worker implements WorkerRuntime {
     }
   }
 
-  /** Entry point for every delivery. Never throws: a bad message is rejected and logged. */
-  private async receive(delivery: Delivery): Promise<void> {
+  /**
+   * Entry point for every delivery. Never throws: a bad message is rejected and logged. The usual
+   * delivery (decodable, registered, due, not skipped) goes to the pool synchronously, without a
+   * promise of its own.
+   */
+  private receive(delivery: Delivery): void {
     this.counters.received++;
     let decoded: DecodedTaskMessage;
     try {
       decoded = decodeTaskMessage(delivery.message, this.app.conf.acceptContent);
     } catch (err) {
-      const reason = err instanceof MalformedMessageError ? err.message : `undecodable message: ${(err as Error).message}`;
-      this.counters.rejected++;
-      this.log.error({ queue: delivery.queue, deliveryTag: delivery.deliveryTag, reason }, 'rejected malformed message');
-      await delivery.reject(false, reason).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'reject failed'));
+      void this.rejectMalformed(delivery, err);
       return;
     }
     const task = this.app.getTask(decoded.headers.task);
     if (!task) {
-      await this.rejectUnregistered(decoded, delivery);
+      void this.rejectUnregistered(decoded, delivery).catch((err: unknown) =>
+        this.log.error({ id: decoded.headers.id, err: (err as Error).message }, 'could not store the unregistered task failure'),
+      );
       return;
     }
-    const request = new TaskRequest(decoded, delivery, task, this.hostname);
+    let request: TaskRequest;
+    try {
+      request = new TaskRequest(decoded, delivery, task, this.hostname);
+    } catch (err) {
+      void this.rejectMalformed(delivery, err);
+      return;
+    }
     this.held.add(request);
     try {
-      if (await this.skipIfNeeded(request)) return;
+      const skip = this.skipOf(request);
+      if (skip) {
+        void this.skip(request, skip);
+        return;
+      }
+      if (request.eta && request.eta.getTime() > Date.now()) {
+        void this.scheduleEta(request);
+        return;
+      }
+      if (this.state !== 'running' && this.state !== 'starting') {
+        void this.release(request, true, 'worker stopping');
+        return;
+      }
+      this.pool.submit(request);
+    } catch (err) {
+      this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not schedule request');
+      void this.release(request, true, 'scheduling error');
+    }
+  }
+
+  private async rejectMalformed(delivery: Delivery, err: unknown): Promise<void> {
+    const reason = err instanceof MalformedMessageError ? err.message : `undecodable message: ${(err as Error).message}`;
+    this.counters.rejected++;
+    this.log.error({ queue: delivery.queue, deliveryTag: delivery.deliveryTag, reason }, 'rejected malformed message');
+    await delivery.reject(false, reason).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'reject failed'));
+  }
+
+  private async scheduleEta(request: TaskRequest): Promise<void> {
+    try {
       if (await this.eta.schedule(request)) {
         if (request.isSettled) this.held.delete(request);
         return;
@@ -204,52 +245,86 @@ export class Worker implements WorkerRuntime {
     }
   }
 
-  /** Ask the middlewares whether to skip; a skipped request is acked and stored REVOKED. */
-  private async skipIfNeeded(request: TaskRequest): Promise<boolean> {
-    let skip: Skip | null = null;
-    for (const mw of this.middlewares) {
-      skip = mw.shouldSkip?.(request) ?? null;
-      if (skip) break;
+  /** The first middleware's reason not to run the request, or null. */
+  private skipOf(request: TaskRequest): Skip | null {
+    for (const mw of this.hooks.shouldSkip) {
+      const skip = mw.shouldSkip!(request);
+      if (skip) return skip;
     }
-    if (!skip) return false;
+    return null;
+  }
+
+  /** A skipped request is acked and stored REVOKED. */
+  private async skip(request: TaskRequest, skip: Skip): Promise<void> {
     this.counters.skipped++;
     this.log.info({ id: request.id, task: request.name, reason: skip.reason }, 'task skipped');
     await this.runHooks('afterSkip', (mw) => mw.afterSkip?.(request, skip));
     await this.release(request, false);
-    return true;
   }
 
-  private async execute(request: TaskRequest): Promise<void> {
+  private execute(request: TaskRequest): Promise<void> | void {
     if (this.state === 'stopped') return;
-    if (await this.skipIfNeeded(request)) return;
+    const skip = this.skipOf(request);
+    if (skip) return this.skip(request, skip);
     const acksLate = request.task.options.acksLate ?? this.app.conf.taskAcksLate;
     // Early ack is sent before the task runs, as Celery's, but not waited for: the round trip would
     // add to every task's latency. A failed ack only means a possible redelivery; it is logged.
-    if (!acksLate) {
-      request.ack().catch((err: unknown) => this.log.warn({ id: request.id, err: (err as Error).message }, 'early ack failed'));
-    }
+    if (!acksLate) request.ack().catch(this.onEarlyAckFailure(request));
     request.startedAt = Date.now();
-    await this.runHooks('beforeExecute', (mw) => mw.beforeExecute?.(request));
-    const outcome = await traceRequest(request);
+    // Hooks and the task itself are awaited only when they return a promise.
+    const before = this.runEachHook('beforeExecute', (mw) => mw.beforeExecute!(request));
+    if (before) return before.then(() => this.run(request, acksLate));
+    return this.run(request, acksLate);
+  }
+
+  private run(request: TaskRequest, acksLate: boolean): Promise<void> | void {
+    const outcome = traceRequest(request);
+    if (outcome instanceof Promise) return outcome.then((o) => this.finish(request, o, acksLate));
+    return this.finish(request, outcome, acksLate);
+  }
+
+  private finish(request: TaskRequest, outcome: Outcome, acksLate: boolean): Promise<void> | void {
     this.logOutcome(request, outcome);
-    await this.runHooks('afterExecute', (mw) => mw.afterExecute?.(request, outcome));
-    if (acksLate) {
-      const ackFailure = request.task.options.acksOnFailureOrTimeout ?? this.app.conf.taskAcksOnFailureOrTimeout;
-      if (outcome.status === 'FAILURE' && (await this.keptByBroker(request))) this.log.info({ id: request.id, task: request.name }, 'failed task kept by the broker for a later attempt (backoff policy)');
-      else if (outcome.status === 'FAILURE' && !ackFailure) await this.release(request, false, 'task failed');
-      else await request.ack();
+    const after = this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, outcome));
+    if (after) return after.then(() => this.settleAfter(request, outcome, acksLate));
+    return this.settleAfter(request, outcome, acksLate);
+  }
+
+  private settleAfter(request: TaskRequest, outcome: Outcome, acksLate: boolean): Promise<void> | void {
+    if (!acksLate) {
+      this.held.delete(request);
+      return;
     }
-    this.held.delete(request);
+    const settled = outcome.status === 'FAILURE' ? this.settleFailure(request) : request.ack();
+    return settled.then(() => {
+      this.held.delete(request);
+    });
+  }
+
+  /** An acks-late task failed: the broker may keep it for a later attempt (SQS backoffPolicy), else ack or reject. */
+  private async settleFailure(request: TaskRequest): Promise<void> {
+    if (await this.keptByBroker(request)) {
+      this.log.info({ id: request.id, task: request.name }, 'failed task kept by the broker for a later attempt (backoff policy)');
+      return;
+    }
+    const ackFailure = request.task.options.acksOnFailureOrTimeout ?? this.app.conf.taskAcksOnFailureOrTimeout;
+    if (ackFailure) await request.ack();
+    else await this.release(request, false, 'task failed');
+  }
+
+  private onEarlyAckFailure(request: TaskRequest): (err: unknown) => void {
+    return (err) => this.log.warn({ id: request.id, err: (err as Error).message }, 'early ack failed');
   }
 
   private logOutcome(request: TaskRequest, outcome: Outcome): void {
-    const seconds = Number((outcome.runtimeMs / 1000).toFixed(6));
     if (outcome.status === 'SUCCESS') {
       this.counters.succeeded++;
       if (!this.log.isLevelEnabled('info')) return;
+      const seconds = Number((outcome.runtimeMs / 1000).toFixed(6));
       this.log.info({ id: request.id, task: request.name, runtime: seconds }, `Task ${request.name}[${request.id}] succeeded in ${seconds}s`);
     } else {
       this.counters.failed++;
+      const seconds = Number((outcome.runtimeMs / 1000).toFixed(6));
       const err = outcome.error as Error;
       this.log.error({ id: request.id, task: request.name, runtime: seconds, err: err?.message ?? String(err) }, `Task ${request.name}[${request.id}] raised unexpected: ${err?.name ?? 'Error'}`);
     }
@@ -275,6 +350,45 @@ export class Worker implements WorkerRuntime {
       this.log.warn({ id: request.id, err: (err as Error).message }, 'broker backoff failed; settling as usual');
       return false;
     }
+  }
+
+  /**
+   * Run one hook of every middleware that has it, in order. Synchronous hooks cost no promise: a
+   * promise comes back only once some hook returned one (the rest then run after it, in order).
+   */
+  private runEachHook(hook: HookName, call: (mw: WorkerMiddleware) => unknown, from = 0): Promise<void> | null {
+    const middlewares = this.hooks[hook];
+    for (let i = from; i < middlewares.length; i++) {
+      const mw = middlewares[i]!;
+      try {
+        const result = call(mw);
+        if (result instanceof Promise) {
+          return result.then(
+            () => this.runEachHook(hook, call, i + 1) ?? undefined,
+            (err: unknown) => {
+              this.hookFailed(mw, hook, err);
+              return this.runEachHook(hook, call, i + 1) ?? undefined;
+            },
+          );
+        }
+      } catch (err) {
+        this.hookFailed(mw, hook, err);
+      }
+    }
+    return null;
+  }
+
+  private hookFailed(mw: WorkerMiddleware, hook: string, err: unknown): void {
+    this.log.error({ middleware: mw.name, hook, err: (err as Error).message }, 'middleware hook failed');
+  }
+
+  /** The middlewares that have each per-task hook, so a task does not visit the ones without. */
+  private hooksOf(): Record<HookName, WorkerMiddleware[]> {
+    return {
+      shouldSkip: this.middlewares.filter((mw) => mw.shouldSkip),
+      beforeExecute: this.middlewares.filter((mw) => mw.beforeExecute),
+      afterExecute: this.middlewares.filter((mw) => mw.afterExecute),
+    };
   }
 
   /** Settle a request that will not run here: ack (`requeue` false) or give it back (true). */

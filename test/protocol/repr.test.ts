@@ -32,6 +32,25 @@ describe('argsRepr and kwargsRepr (Celery saferepr)', () => {
     expect(kwargsRepr(kwargs)).toBe(expected);
   });
 
+  it('takes the same text from the scalar shortcut as from the full saferepr stream', () => {
+    const cases: unknown[][] = [
+      [],
+      [0],
+      ['x'],
+      ["it's", 'a\\b', 'nl\nx', '🎉', 'ü'],
+      [1.5, -0, NaN, Infinity, 1e-7, 12345678901234567890n, true, null, undefined],
+      ['a'.repeat(1015)],
+      ['a'.repeat(1016)],
+      ['a'.repeat(1030)],
+      ['🎉'.repeat(600)],
+    ];
+    for (const args of cases) {
+      expect(argsRepr(args)).toBe(saferepr(new PyTuple(args), 1024));
+      const kwargs = Object.fromEntries(args.map((v, i) => [`k'${i}`, v]));
+      expect(kwargsRepr(kwargs)).toBe(saferepr(kwargs, 1024));
+    }
+  });
+
   it('matches the captured unicode_args headers', () => {
     const fixture = loadFixture('redis/task/5.6.2/unicode_args.json');
     const headers = (fixture.decoded as { headers: Record<string, string> }).headers;

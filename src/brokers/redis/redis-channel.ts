@@ -142,9 +142,9 @@ export class RedisChannel implements ChannelOps {
     }
   }
 
-  async ack(tag: string): Promise<void> {
+  ack(tag: string): Promise<void> {
     this.held.delete(tag);
-    await this.acks.add(tag);
+    return this.acks.add(tag);
   }
 
   private ackMany(tags: string[]): Promise<number> {

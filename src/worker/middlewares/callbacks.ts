@@ -15,7 +15,15 @@ export class CallbackMiddleware implements WorkerMiddleware {
     this.runtime = runtime;
   }
 
-  async afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> {
+  afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> | void {
+    const embed = request.embed;
+    const pending = outcome.status === 'SUCCESS' ? embed.callbacks?.length || embed.chain?.length : embed.errbacks?.length;
+    // Most tasks have nothing to send: no promise for them.
+    if (!pending) return;
+    return this.send(request, outcome);
+  }
+
+  private async send(request: TaskRequest, outcome: Outcome): Promise<void> {
     const { app } = this.runtime;
     const lineage = { parentId: request.id, rootId: request.headers.root_id };
     if (outcome.status === 'SUCCESS') {

@@ -14,19 +14,20 @@ export class ResultMiddleware implements WorkerMiddleware {
     this.runtime = runtime;
   }
 
-  async beforeExecute(request: TaskRequest): Promise<void> {
+  // Not async: a hook with nothing to do returns no promise, so the worker does not wait a turn.
+  beforeExecute(request: TaskRequest): Promise<void> | void {
     const track = request.task.options.trackStarted ?? this.runtime.app.conf.taskTrackStarted;
     if (!track || this.ignored(request)) return;
-    await this.store(request, 'STARTED', { pid: process.pid, hostname: this.runtime.hostname }, null);
+    return this.store(request, 'STARTED', { pid: process.pid, hostname: this.runtime.hostname }, null);
   }
 
-  async afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> {
+  afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> | void {
     if (outcome.status === 'SUCCESS') {
-      if (!this.ignored(request)) await this.store(request, 'SUCCESS', outcome.value, null);
+      if (!this.ignored(request)) return this.store(request, 'SUCCESS', outcome.value, null);
       return;
     }
     if (this.ignored(request) && !this.runtime.app.conf.taskStoreErrorsEvenIfIgnored) return;
-    await this.store(request, 'FAILURE', exceptionInfo(outcome.error), tracebackText(outcome.error));
+    return this.store(request, 'FAILURE', exceptionInfo(outcome.error), tracebackText(outcome.error));
   }
 
   async afterSkip(request: TaskRequest, skip: Skip): Promise<void> {
@@ -37,13 +38,13 @@ export class ResultMiddleware implements WorkerMiddleware {
     return Boolean(request.headers.ignore_result) || (request.task.options.ignoreResult ?? this.runtime.app.conf.taskIgnoreResult);
   }
 
-  private async store(request: TaskRequest, status: TaskState, result: unknown, traceback: string | null): Promise<void> {
+  private store(request: TaskRequest, status: TaskState, result: unknown, traceback: string | null): Promise<void> | void {
     const backend = this.runtime.backend;
     if (!backend) return;
     const meta: ResultMeta = buildResultMeta(request.metaSource(), status, result, traceback, {
       extended: this.runtime.app.conf.resultExtended,
     });
-    await backend.storeResult(meta, resultRequest(request.message.properties, request.id));
+    return backend.storeResult(meta, resultRequest(request.message.properties, request.id));
   }
 }
 
