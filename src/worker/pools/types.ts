@@ -6,6 +6,7 @@
  * pool here only decides where the task's code runs and how it is stopped.
  */
 import type { TaskContext } from '../../app/context.js';
+import { Ignore, Reject, Retry, type RetryOptions } from '../../app/task-control.js';
 import type { Outcome } from '../middleware.js';
 
 export type PoolKind = 'async' | 'threads' | 'processes';
@@ -58,9 +59,20 @@ export interface SerializedError {
   excType?: string;
   excModule?: string | null;
   args?: unknown[];
+  /** A task-control error (retry, reject, ignore), rebuilt as its class on the other side. */
+  control?:
+    | { kind: 'retry'; options: Omit<RetryOptions, 'exc'>; exc?: SerializedError }
+    | { kind: 'reject'; reason: string; requeue: boolean }
+    | { kind: 'ignore' };
 }
 
 export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Retry) {
+    const { exc, ...options } = error.options;
+    return { name: error.name, message: error.message, control: { kind: 'retry', options, ...(exc !== undefined ? { exc: serializeError(exc) } : {}) } };
+  }
+  if (error instanceof Reject) return { name: error.name, message: error.message, control: { kind: 'reject', reason: error.reason, requeue: error.requeue } };
+  if (error instanceof Ignore) return { name: error.name, message: error.message, control: { kind: 'ignore' } };
   if (!(error instanceof Error)) return { name: 'Exception', message: String(error), excType: 'Exception', excModule: 'builtins' };
   const e = error as Error & { excType?: string; excModule?: string | null; args?: unknown };
   const out: SerializedError = { name: e.name, message: e.message, stack: e.stack, excType: e.excType ?? e.constructor?.name ?? e.name };
@@ -71,6 +83,10 @@ export function serializeError(error: unknown): SerializedError {
 
 /** Rebuild an Error that `exceptionInfo` stores exactly as the original would have been stored. */
 export function deserializeError(data: SerializedError): Error {
+  const control = data.control;
+  if (control?.kind === 'retry') return new Retry({ ...control.options, ...(control.exc ? { exc: deserializeError(control.exc) } : {}) });
+  if (control?.kind === 'reject') return new Reject(control.reason, control.requeue);
+  if (control?.kind === 'ignore') return new Ignore(data.message);
   const error = new Error(data.message) as Error & { excType?: string; excModule?: string | null; args?: unknown[] };
   error.name = data.name;
   if (data.stack) error.stack = data.stack;
