@@ -127,6 +127,8 @@ export function prepareSteps(app: Celery, args: readonly unknown[], kwargs: Reco
       const options: WireOptions = { root_id: o.rootId };
       if (prevRes instanceof Object && !(prevRes instanceof GroupResult)) options.task_id = prevRes.id;
       task = new Chord(task, prevTask, options, app);
+      // The popped step is now the chord's body: its result is the chord's, not a parent of it.
+      prevRes = null;
     }
     const res = (isLast
       ? task.freeze({ id: o.lastTaskId, rootId: o.rootId, groupId: o.groupId, chord: o.chordBody, groupIndex: o.groupIndex })
