@@ -14,7 +14,7 @@ import type { SignatureDict } from '../protocol/types.js';
 import { Group } from './group.js';
 import { GroupResult, type MemberResult } from './group-result.js';
 import { maybeSignature, registerSignatureType, Signature, toWireOptions, type FreezeOptions, type SignatureLike, type SignatureOptions, type WireOptions } from './signature.js';
-import type { AnyStep, ResultOf } from './types.js';
+import type { AnyStep, InputsOf, ResultOf, ResultsOf } from './types.js';
 
 /** Celery's `result_chord_retry_interval` default: how often `celery.chord_unlock` looks again. */
 export const CHORD_UNLOCK_COUNTDOWN = 1;
@@ -154,8 +154,10 @@ async function setUpJoin(app: Celery, groupId: string, results: MemberResult[], 
 }
 
 /** `chord(header, body)`: the body must accept the list of header results. */
-export function chord<H, B extends AnyStep>(header: readonly (AnyStep & { readonly __result?: H })[] | Group<H[]>, body: B & { readonly __accepts?: (value: H[]) => void }): Chord<ResultOf<B>>;
-export function chord(header: readonly SignatureLike[] | Group, body?: SignatureLike | null): Chord;
+export function chord<R extends unknown[], GI, B extends AnyStep>(header: Group<R, GI>, body: B & { readonly __accepts?: (value: R) => void }): Chord<ResultOf<B>, GI>;
+export function chord<const S extends readonly AnyStep[], B extends AnyStep>(header: S, body: B & { readonly __accepts?: (value: ResultsOf<S>) => void }): Chord<ResultOf<B>, InputsOf<S>>;
+/** Untyped: signatures in their dict form. */
+export function chord(header: readonly SignatureDict[], body?: SignatureDict | null): Chord;
 export function chord(header: unknown, body: unknown = null): Chord {
   return new Chord(header as Group | SignatureLike[], body as SignatureLike | null);
 }

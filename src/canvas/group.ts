@@ -9,7 +9,7 @@ import type { AsyncResult } from '../app/result.js';
 import type { SignatureDict } from '../protocol/types.js';
 import { GroupResult, type MemberResult } from './group-result.js';
 import { maybeSignature, registerSignatureType, Signature, toWireOptions, type FreezeOptions, type SignatureLike, type SignatureOptions, type WireOptions } from './signature.js';
-import type { AnyStep, ResultsOf } from './types.js';
+import type { AnyStep, InputOf, InputsOf, ResultOf, ResultsOf } from './types.js';
 
 /** A chord's join: how the backend counts header parts (Redis's native join, when it has it). */
 interface ChordSizeBackend {
@@ -176,8 +176,8 @@ export function maybeUnrollGroup(group: Group): Signature {
 }
 
 /** `group(a, b, c)` or `group([a, b, c])`: results typed position by position. */
-export function group<S extends readonly AnyStep[]>(...tasks: S): Group<ResultsOf<S>>;
-export function group<R>(tasks: readonly (AnyStep & { readonly __result?: R })[]): Group<R[]>;
+export function group<S extends readonly AnyStep[]>(...tasks: S): Group<ResultsOf<S>, InputsOf<S>>;
+export function group<E extends AnyStep>(tasks: readonly E[]): Group<ResultOf<E>[], InputOf<E>>;
 export function group(...tasks: unknown[]): Group {
   const list = (tasks.length === 1 && Array.isArray(tasks[0]) ? tasks[0] : tasks) as SignatureLike[];
   return new Group(list);

@@ -206,7 +206,7 @@ export class Signature<R = unknown, I = never, H = unknown> implements AnyStep {
   }
 
   /** Celery's `|`: this, then `next` with this result prepended. */
-  pipe<N extends { readonly __accepts?: (value: R) => void }>(next: N & AnyStep): Signature<ResultOf<N>, I, HandleOf<N>> {
+  pipe<N extends AnyStep>(next: N & { readonly __accepts?: (value: R) => void }): Signature<ResultOf<N>, I, HandleOf<N>> {
     if (!pipeHook) throw new CeleriacError('canvas is not loaded: import celeriac (or src/canvas/index.js)');
     return pipeHook(this, next as unknown as Signature) as Signature<ResultOf<N>, I, HandleOf<N>>;
   }

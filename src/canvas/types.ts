@@ -42,3 +42,8 @@ export type FirstOf<A extends unknown[]> = A extends [infer F, ...unknown[]] ? F
 
 /** True for untyped argument lists (`any[]`, `unknown[]`): nothing can be checked for them. */
 export type IsLoose<A extends unknown[]> = unknown[] extends A ? true : false;
+
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+
+/** What a group (or chord header) accepts: what every member accepts. */
+export type InputsOf<S extends readonly unknown[]> = UnionToIntersection<InputOf<S[number]>>;
