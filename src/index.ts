@@ -11,7 +11,11 @@ export type { ApplyOptions } from './app/publish.js';
 export type { RouteTarget, RouteFunction, TaskRoutes } from './app/routing.js';
 export { currentTask } from './app/context.js';
 export type { TaskContext } from './app/context.js';
-export { Signature } from './canvas/signature.js';
+export {
+  Signature, signature, maybeSignature, Chain, chain, Group, group, Chord, chord, MapSignature, Chunks, xmap, starmap, chunks,
+  GroupResult, ChordError,
+} from './canvas/index.js';
+export type { SignatureOptions, SignatureLike, HandleOf, Step, AnyStep, ResultOf, MemberResult } from './canvas/index.js';
 export { Worker } from './worker/worker.js';
 export type { WorkerOptions } from './worker/worker.js';
 export type { WorkerMiddleware, WorkerRuntime, Outcome, Skip } from './worker/middleware.js';

@@ -6,6 +6,10 @@ import { READY_STATES, PROPAGATE_STATES, type ExceptionInfo, type ResultMeta, ty
 import { CeleriacError, RemoteTaskError } from '../errors.js';
 import { parseIsoDate } from '../protocol/dates.js';
 import type { Celery } from './celery.js';
+import type { GroupResult } from '../canvas/group-result.js';
+
+/** Celery's result tuple: `[[id, parent], null]` for a task, `[[gid, parent], [children…]]` for a group. */
+export type ResultTuple = [[string, ResultTuple | null], ResultTuple[] | null];
 
 export interface GetOptions {
   /** Milliseconds to wait; undefined waits forever. */
@@ -17,6 +21,8 @@ export interface GetOptions {
 
 export class AsyncResult<R = unknown> {
   private cached: ResultMeta | null = null;
+  /** The previous step's result in a chain (Celery's `result.parent`), when known. */
+  parent: AsyncResult | GroupResult<unknown[]> | null = null;
 
   constructor(
     readonly id: string,
@@ -88,6 +94,11 @@ export class AsyncResult<R = unknown> {
   /** Ask workers not to run this task (and with `terminate`, to stop it if running). */
   async revoke(options: { terminate?: boolean; signal?: string } = {}): Promise<void> {
     await this.app.control.revoke(this.id, options);
+  }
+
+  /** Celery's `as_tuple()`: `[[id, parent tuple], null]`. */
+  asTuple(): ResultTuple {
+    return [[this.id, this.parent ? this.parent.asTuple() : null], null];
   }
 
   toString(): string {

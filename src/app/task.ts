@@ -2,7 +2,8 @@
  * A registered task. Its type comes from its function: `Task<[number, number], number>` for
  * `(x: number, y: number) => number`, so `delay`'s arguments and `get()`'s value are checked.
  */
-import { Signature } from '../canvas/signature.js';
+import { chunks, Signature, starmap, xmap, type Chunks, type MapSignature } from '../canvas/index.js';
+import type { DropFirst, FirstOf, IsLoose } from '../canvas/types.js';
 import type { Celery } from './celery.js';
 import { bindArguments, parameterNames } from './params.js';
 import type { ApplyOptions, TaskPublishDefaults } from './publish.js';
@@ -123,14 +124,39 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     );
   }
 
-  /** A signature with (partial) arguments: the parent's result is prepended when used as a callback. */
-  s(...args: Partial<A>): Signature<R> {
-    return new Signature<R>(this.name, args);
+  /**
+   * A signature. With every argument it is complete; without the first it awaits the parent's result
+   * there (`mul.s(3)` in a chain gets `mul(previous, 3)`), and a chain checks that the types fit.
+   */
+  s(...args: A): Signature<R, IsLoose<A> extends true ? any : never, AsyncResult<R>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  s(...args: DropFirst<A>): Signature<R, FirstOf<A>, AsyncResult<R>>;
+  s(...args: Partial<A>): Signature<R, never, AsyncResult<R>>;
+  s(...args: unknown[]): Signature<R, unknown, AsyncResult<R>> {
+    return new Signature<R, unknown, AsyncResult<R>>(this.name, args, {}, {}, false, null, this.app);
   }
 
   /** An immutable signature: its arguments are never extended with a parent's result. */
-  si(...args: A): Signature<R> {
-    return new Signature<R>(this.name, args, {}, {}, true);
+  si(...args: A): Signature<R, unknown, AsyncResult<R>> {
+    return new Signature<R, unknown, AsyncResult<R>>(this.name, args, {}, {}, true, null, this.app);
+  }
+
+  private bare(): Signature<R, never, AsyncResult<R>> {
+    return new Signature<R, never, AsyncResult<R>>(this.name, [], {}, {}, false, null, this.app);
+  }
+
+  /** `celery.map` over `items`: one message, the task called once per item in the worker. */
+  map(items: readonly A[0][]): MapSignature<R> {
+    return xmap(this.bare(), items);
+  }
+
+  /** `celery.starmap` over argument lists. */
+  starmap(items: readonly A[]): MapSignature<R> {
+    return starmap(this.bare(), items as unknown as unknown[][]);
+  }
+
+  /** The argument lists in chunks of `n`, one `celery.starmap` message per chunk, as a group. */
+  chunks(items: readonly A[], n: number): Chunks<R> {
+    return chunks(this.bare(), items as unknown as unknown[][], n);
   }
 }
 

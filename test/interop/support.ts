@@ -61,6 +61,7 @@ export function defineCeleriacTasks(app: Celery) {
     }),
     /** When it ran, in Unix seconds (as Python's `time.time()`). */
     stamp: app.task('tasks.stamp', () => Date.now() / 1000),
+    xsum: app.task('tasks.xsum', (nums: unknown[]) => (nums.flat(Infinity) as number[]).reduce((a, b) => a + b, 0)),
     record: app.task('tasks.record', (label: string) => {
       ran.push(label);
       return label;

@@ -1,11 +1,16 @@
 /**
- * After a task: on success send its `link` callbacks and the next chain step with the result
- * prepended; on failure send its `link_error` errbacks with the failed task's id
- * (`celery/app/trace.py`, `celery/backends/base.py::_call_task_errbacks`).
+ * After a task, the workflow fields of its message (`celery/app/trace.py`, `backends/base.py`): on
+ * success the `link` callbacks and the next chain step (popped from the end of `chain`) get the
+ * result; on failure every later chain step is stored FAILURE and the errbacks run; a chord header
+ * task reports its part. Registers Celery's built-in canvas tasks (`celery.chord_unlock`, …) at
+ * start. Messages without workflow fields cost one check.
  */
-import { applySignature } from '../../canvas/apply.js';
-import type { Outcome, WorkerMiddleware, WorkerRuntime } from '../middleware.js';
+import { Ignore, Reject, Retry } from '../../app/task-control.js';
+import { registerCanvasTasks } from '../../canvas/builtins.js';
+import { hasWorkflow, onTaskFailure, onTaskRevoked, onTaskSuccess, type FinishedTask } from '../../canvas/dispatch.js';
+import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from '../middleware.js';
 import type { TaskRequest } from '../request.js';
+import { revokedInfo } from '../result-meta.js';
 
 export class CallbackMiddleware implements WorkerMiddleware {
   readonly name = 'callbacks';
@@ -13,32 +18,32 @@ export class CallbackMiddleware implements WorkerMiddleware {
 
   start(runtime: WorkerRuntime): void {
     this.runtime = runtime;
+    registerCanvasTasks(runtime.app);
   }
 
   afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> | void {
-    const embed = request.embed;
-    const pending = outcome.status === 'SUCCESS' ? embed.callbacks?.length || embed.chain?.length : embed.errbacks?.length;
-    // Most tasks have nothing to send: no promise for them.
-    if (!pending) return;
-    return this.send(request, outcome);
+    if (!hasWorkflow(request.embed)) return;
+    const { app, backend } = this.runtime;
+    if (outcome.status === 'SUCCESS') return onTaskSuccess(app, backend, finished(request), outcome.value);
+    // Retry, Reject and Ignore are not failures of the workflow: the task runs again or is dropped.
+    if (outcome.error instanceof Retry || outcome.error instanceof Reject || outcome.error instanceof Ignore) return;
+    return onTaskFailure(app, backend, finished(request), outcome.error);
   }
 
-  private async send(request: TaskRequest, outcome: Outcome): Promise<void> {
-    const { app } = this.runtime;
-    const lineage = { parentId: request.id, rootId: request.headers.root_id };
-    if (outcome.status === 'SUCCESS') {
-      for (const sig of request.embed.callbacks ?? []) {
-        await applySignature(app, sig, { ...lineage, prependArgs: [outcome.value] });
-      }
-      const chain = request.embed.chain;
-      if (chain && chain.length > 0) {
-        const next = chain[chain.length - 1]!;
-        await applySignature(app, next, { ...lineage, prependArgs: [outcome.value], chain: chain.slice(0, -1) });
-      }
-      return;
-    }
-    for (const sig of request.embed.errbacks ?? []) {
-      await applySignature(app, sig, { ...lineage, prependArgs: [request.id] });
-    }
+  afterSkip(request: TaskRequest, skip: Skip): Promise<void> | void {
+    if (!request.embed.chord) return;
+    return onTaskRevoked(this.runtime.app, this.runtime.backend, finished(request), revokedInfo(skip.reason));
   }
+}
+
+function finished(request: TaskRequest): FinishedTask {
+  const h = request.headers;
+  return {
+    id: request.id,
+    rootId: h.root_id ?? null,
+    groupId: h.group ?? null,
+    groupIndex: h.group_index ?? null,
+    embed: request.embed,
+    request: { ...request.context(), id: request.id, rootId: h.root_id ?? null },
+  };
 }

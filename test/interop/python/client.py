@@ -11,6 +11,9 @@ Commands (all take optional "timeout", seconds):
   {"op": "store", "id": id, "state": "SUCCESS", "result": x} backend.store_result
   {"op": "store_failure", "id": id, "message": text}         backend.mark_as_failure(ValueError(text))
   {"op": "meta", "id": id}                                  backend.get_task_meta (raw)
+  {"op": "chain", "steps": [step, ...]}                     chain(*steps)() built here; outcome plus "parents"
+  {"op": "chord", "header": [step, ...], "body": step}       chord(header)(body) built here; outcome
+      a step is {"task", "args", "kwargs", "options", "immutable"}; options as in "call" (e.g. queue).
 Errors from get() are reported as {"ok": false, "exc_type", "exc_message", "exc_args", "exc_module"}.
 """
 import json
@@ -18,7 +21,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from celery import signature
+from celery import chain, chord, signature
 
 from tasks import app
 
@@ -47,6 +50,12 @@ def outcome(result, timeout):
             'exc_message': str(exc),
             'exc_args': list(exc.args),
         }
+
+
+def step(spec):
+    sig = app.signature(spec['task'], args=spec.get('args', []), kwargs=spec.get('kwargs', {}),
+                        immutable=spec.get('immutable', False))
+    return sig.set(**options_from(spec.get('options')))
 
 
 def main():
@@ -84,6 +93,18 @@ def main():
     if op == 'meta':
         meta = app.backend.get_task_meta(cmd['id'])
         return {k: meta.get(k) for k in ('status', 'result', 'traceback', 'date_done', 'task_id')}
+    if op == 'chain':
+        result = chain(*[step(s) for s in cmd['steps']])()
+        out = outcome(result, timeout)
+        parents, node = [], result.parent
+        while node is not None:
+            parents.append(outcome(node, timeout))
+            node = node.parent
+        out['parents'] = parents
+        return out
+    if op == 'chord':
+        result = chord([step(s) for s in cmd['header']])(step(cmd['body']))
+        return outcome(result, timeout)
     raise SystemExit(f'unknown op {op!r}')
 
 
