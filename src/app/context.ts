@@ -26,6 +26,11 @@ export interface TaskContext {
   timeLimit: [number | null, number | null];
   /** Aborted when the task is revoked with terminate, times out, or the worker shuts down cold. */
   signal: AbortSignal;
+  /**
+   * Store a state for this task that `AsyncResult` reads (`state`, `info`): progress meta with a
+   * custom state, as Celery's `self.update_state(state='PROGRESS', meta={...})`.
+   */
+  updateState(state: string, meta?: unknown): Promise<void>;
   /** Custom headers the message carried beyond protocol v2's own. */
   headers: Record<string, unknown>;
 }

@@ -55,7 +55,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   readonly paramNames: readonly (string | null)[];
 
   constructor(
-    private readonly app: Celery,
+    readonly app: Celery,
     readonly options: TaskOptions,
     readonly fn: (...args: A) => R | Promise<R>,
   ) {

@@ -8,6 +8,7 @@ import type { Task } from '../app/task.js';
 import type { DecodedTaskMessage, TaskEmbed } from '../protocol/types.js';
 import { parseIsoDate } from '../protocol/message.js';
 import type { MetaSource } from './result-meta.js';
+import { storeTaskState } from './task-state.js';
 
 export class TaskRequest {
   readonly id: string;
@@ -116,6 +117,9 @@ export class TaskRequest {
       },
       get headers(): Record<string, unknown> {
         return (custom ??= customHeaders(h));
+      },
+      updateState(state: string, meta?: unknown): Promise<void> {
+        return storeTaskState(request.task.app, this, state, meta);
       },
     };
   }

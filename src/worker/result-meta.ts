@@ -62,3 +62,19 @@ export const notRegisteredInfo = (name: string): ExceptionInfo => ({
   exc_message: [name],
   exc_module: 'celery.exceptions',
 });
+
+/** The meta source of a running task's context (where no TaskRequest is at hand: a pool worker). */
+export function metaSourceOfContext(context: {
+  id: string;
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  groupId: string | null;
+  parentId: string | null;
+  retries: number;
+  hostname: string;
+  deliveryInfo: { routing_key: string };
+}): MetaSource {
+  const { id, name, args, kwargs, groupId, parentId, retries, hostname } = context;
+  return { id, name, args, kwargs, groupId, parentId, retries, hostname, queue: context.deliveryInfo.routing_key };
+}

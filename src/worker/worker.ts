@@ -19,6 +19,11 @@ import { LeaseMiddleware } from './middlewares/leases.js';
 import { ResultMiddleware, resultRequest } from './middlewares/results.js';
 import { RevocationMiddleware } from './middlewares/revocation.js';
 import { AsyncPool } from './pool.js';
+import { createExecutionPool, timeLimitsOf, toJob } from './pools/create.js';
+import type { ExecutionPool, PoolKind } from './pools/types.js';
+import { WorkerLostError } from './pools/time-limit-errors.js';
+import { RateLimitGate } from './rate-limits.js';
+import { handleTaskControl, isTaskControl } from './task-control.js';
 import { metaSourceOf, TaskRequest } from './request.js';
 import { buildResultMeta, notRegisteredInfo } from './result-meta.js';
 import { traceRequest } from './trace.js';
@@ -33,9 +38,17 @@ export interface WorkerOptions {
   hostname?: string;
   /** Extra middlewares, run after the built-in ones. */
   middleware?: WorkerMiddleware[];
+  /** Where tasks run (`-P`); default the `workerPool` setting (`async`). */
+  pool?: PoolKind;
+  /**
+   * Path of the module that exports the app. The `threads` and `processes` pools load it in each
+   * thread or process; the CLI passes its `-A` module.
+   */
+  appModule?: string;
 }
 
-type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+/** `running-cold` is a warm shutdown turning cold (soft timeout); `cold` is a cold shutdown under way. */
+type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'running-cold' | 'cold' | 'stopped';
 type HookName = 'shouldSkip' | 'beforeExecute' | 'afterExecute';
 
 export class Worker implements WorkerRuntime {
@@ -48,8 +61,12 @@ export class Worker implements WorkerRuntime {
   private brokerRef: Broker | null = null;
   private backendRef: ResultBackend | null = null;
   private subscription: Subscription | null = null;
+  readonly poolKind: PoolKind;
+  private readonly appModule: string | undefined;
   private readonly pool: AsyncPool<TaskRequest>;
-  private readonly eta = new EtaScheduler((request) => this.pool.submit(request));
+  private executionPool: ExecutionPool | null = null;
+  private readonly rateLimits = new RateLimitGate(this, (request) => this.pool.submit(request));
+  private readonly eta = new EtaScheduler((request) => this.rateLimits.admit(request));
   private readonly held = new Set<TaskRequest>();
   private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
   private hooks: Record<HookName, WorkerMiddleware[]>;
@@ -63,6 +80,8 @@ export class Worker implements WorkerRuntime {
     this.queues = options.queues?.length ? options.queues : [conf.taskDefaultQueue];
     this.concurrency = options.concurrency ?? conf.workerConcurrency ?? availableParallelism();
     this.prefetchMultiplier = options.prefetchMultiplier ?? conf.workerPrefetchMultiplier;
+    this.poolKind = options.pool ?? conf.workerPool;
+    this.appModule = options.appModule;
     this.pool = new AsyncPool<TaskRequest>(this.concurrency, (request) => this.execute(request));
     this.middlewares = [
       new RevocationMiddleware(),
@@ -89,7 +108,31 @@ export class Worker implements WorkerRuntime {
   }
 
   get stats() {
-    return { ...this.counters, active: this.pool.active.length, reserved: this.pool.reserved.length, scheduled: this.eta.scheduled.length };
+    return {
+      ...this.counters,
+      active: this.pool.active.length,
+      reserved: this.pool.reserved.length + this.rateLimits.waitingCount,
+      scheduled: this.eta.scheduled.length,
+    };
+  }
+
+  /** Change the number of tasks run at once, at runtime (Celery's pool_grow / pool_shrink). */
+  async resize(concurrency: number): Promise<void> {
+    await this.executionPool?.resize(concurrency);
+    this.pool.resize(concurrency);
+    const prefetch = this.prefetchMultiplier === 0 ? 0 : concurrency * this.prefetchMultiplier;
+    this.subscription?.setPrefetch(prefetch);
+    (this as { concurrency: number }).concurrency = concurrency;
+  }
+
+  /** Change a task's per-worker rate limit at runtime (`'10/s'`, `'200/m'`, a number, or null for none). */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    this.rateLimits.setRateLimit(taskName, rate);
+  }
+
+  /** Change the cluster-wide rate limit this worker applies to a task. */
+  setGlobalRateLimit(taskName: string, rate: string | number | null): void {
+    this.rateLimits.setGlobalRateLimit(taskName, rate);
   }
 
   activeRequests(): readonly TaskRequest[] {
@@ -107,44 +150,88 @@ export class Worker implements WorkerRuntime {
     this.backendRef = await this.app.connectBackend();
     for (const queue of this.queues) await this.app.ensureQueue(queue);
     this.hooks = this.hooksOf();
+    this.executionPool = createExecutionPool(this.app, this.poolKind, this.concurrency, this.appModule);
+    await this.executionPool.start();
     for (const mw of this.middlewares) await mw.start?.(this);
     const prefetch = this.prefetchMultiplier === 0 ? 0 : this.concurrency * this.prefetchMultiplier;
     this.subscription = await this.broker.consume(this.queues, (delivery) => this.receive(delivery), { prefetch });
     this.state = 'running';
     this.log.info(
-      { hostname: this.hostname, queues: this.queues, concurrency: this.concurrency, prefetch, broker: this.broker.url, tasks: this.app.taskNames },
+      { hostname: this.hostname, queues: this.queues, pool: this.poolKind, concurrency: this.concurrency, prefetch, broker: this.broker.url, tasks: this.app.taskNames },
       'worker ready',
     );
   }
 
-  /** Warm shutdown: stop consuming, return reserved messages, let running tasks finish. */
+  /**
+   * Warm shutdown: stop consuming, return reserved messages, let running tasks finish. With
+   * `workerSoftShutdownTimeout` set (soft shutdown), tasks still running after that many seconds
+   * are stopped as in a cold shutdown.
+   */
   async close(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     await this.subscription?.cancel();
-    const unstarted = [...this.pool.takeWaiting(), ...this.eta.cancelAll()];
+    const unstarted = [...this.pool.takeWaiting(), ...this.rateLimits.takeWaiting(), ...this.eta.cancelAll()];
     await Promise.allSettled(unstarted.map((r) => this.release(r, true, 'warm shutdown')));
     if (unstarted.length) this.log.info({ count: unstarted.length }, 'returned reserved messages to the broker');
+    const softSeconds = this.app.conf.workerSoftShutdownTimeout;
+    if (softSeconds > 0 && !(await this.idleWithin(softSeconds * 1000))) {
+      this.log.warn({ seconds: softSeconds, active: this.pool.active.length }, 'soft shutdown timeout reached: stopping running tasks (cold shutdown)');
+      this.state = 'running-cold';
+      return this.terminate();
+    }
     await this.pool.whenIdle();
+    await this.executionPool?.close();
+    await this.rateLimits.close();
     await this.stopMiddlewares();
     this.state = 'stopped';
     this.log.info({ hostname: this.hostname, ...this.counters }, 'worker stopped');
   }
 
+  private async idleWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const idle = this.pool.whenIdle().then(() => true);
+    const result = await Promise.race([idle, timeout]);
+    clearTimeout(timer);
+    return result;
+  }
+
   /**
-   * Cold shutdown: abort running tasks and return every unsettled message (acks-late tasks are
-   * redelivered; early-acked ones are not, as in Celery). Does not wait for task code to finish.
+   * Cold shutdown: stop running tasks (threads and processes are killed), return every message not
+   * started, and settle the running ones as Celery does: an acks-late task with
+   * `rejectOnWorkerLost` goes back to the queue; any other is stored FAILURE (WorkerLostError), so
+   * nothing is silently dropped. Does not wait for task code to finish.
    */
   async terminate(): Promise<void> {
-    if (this.state === 'stopped') return;
-    this.state = 'stopping';
+    if (this.state === 'stopped' || this.state === 'cold') return;
+    this.state = 'cold';
     await this.subscription?.cancel();
-    for (const request of this.pool.active) request.abort.abort(new Error('worker cold shutdown'));
-    const unsettled = [...this.pool.takeWaiting(), ...this.eta.cancelAll(), ...this.held];
-    await Promise.allSettled(unsettled.map((r) => this.release(r, true, 'cold shutdown')));
+    const running = [...this.pool.active];
+    for (const request of running) request.abort.abort(new WorkerLostError('worker cold shutdown'));
+    const unstarted = [...this.pool.takeWaiting(), ...this.rateLimits.takeWaiting(), ...this.eta.cancelAll()];
+    await Promise.allSettled(unstarted.map((r) => this.release(r, true, 'cold shutdown')));
+    await Promise.allSettled(running.map((r) => this.settleLost(r, 'worker cold shutdown')));
+    await Promise.allSettled([...this.held].map((r) => this.release(r, true, 'cold shutdown')));
+    await this.executionPool?.terminate();
+    await this.rateLimits.close();
     await this.stopMiddlewares();
     this.state = 'stopped';
-    this.log.warn({ hostname: this.hostname, returned: unsettled.length }, 'worker terminated (cold shutdown)');
+    this.log.warn({ hostname: this.hostname, returned: unstarted.length, stopped: running.length }, 'worker terminated (cold shutdown)');
+  }
+
+  /** A running task whose worker went away: requeue (acks late + reject on worker lost) or store FAILURE. */
+  private async settleLost(request: TaskRequest, why: string): Promise<void> {
+    const options = request.task.options;
+    const acksLate = options.acksLate ?? this.app.conf.taskAcksLate;
+    if (acksLate && (options.rejectOnWorkerLost ?? this.app.conf.taskRejectOnWorkerLost)) {
+      await this.release(request, true, why);
+      return;
+    }
+    const error = new WorkerLostError(`Worker exited prematurely: ${why}. Job: ${request.id}.`);
+    this.counters.failed++;
+    await this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, { status: 'FAILURE', error, runtimeMs: 0 }));
+    await this.release(request, false, why);
   }
 
   private async stopMiddlewares(): Promise<void> {
@@ -200,7 +287,7 @@ export class Worker implements WorkerRuntime {
         void this.release(request, true, 'worker stopping');
         return;
       }
-      this.pool.submit(request);
+      this.rateLimits.admit(request);
     } catch (err) {
       this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not schedule request');
       void this.release(request, true, 'scheduling error');
@@ -224,7 +311,7 @@ export class Worker implements WorkerRuntime {
         await this.release(request, true, 'worker stopping');
         return;
       }
-      this.pool.submit(request);
+      this.rateLimits.admit(request);
     } catch (err) {
       this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not schedule request');
       await this.release(request, true, 'scheduling error');
@@ -278,12 +365,22 @@ export class Worker implements WorkerRuntime {
   }
 
   private run(request: TaskRequest, acksLate: boolean): Promise<void> | void {
-    const outcome = traceRequest(request);
+    const limits = timeLimitsOf(request, this.app.conf);
+    // The common case (async pool, no time limit) runs the task right here, without a job or timers.
+    const outcome =
+      this.poolKind === 'async' && !limits.soft && !limits.hard
+        ? traceRequest(request)
+        : this.executionPool!.run(toJob(request, limits), { signal: request.abort.signal });
     if (outcome instanceof Promise) return outcome.then((o) => this.finish(request, o, acksLate));
     return this.finish(request, outcome, acksLate);
   }
 
   private finish(request: TaskRequest, outcome: Outcome, acksLate: boolean): Promise<void> | void {
+    // A cold shutdown settles the tasks it stopped itself.
+    if (this.state === 'cold' || this.state === 'stopped') return;
+    const revoked = request.abort.signal.aborted ? (request.abort.signal.reason as { revoked?: boolean } | undefined) : undefined;
+    if (outcome.status === 'FAILURE' && revoked?.revoked) return this.skip(request, { reason: 'terminated', expired: false });
+    if (outcome.status === 'FAILURE' && isTaskControl(outcome)) return this.control(request, outcome, acksLate);
     this.logOutcome(request, outcome);
     const after = this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, outcome));
     if (after) return after.then(() => this.settleAfter(request, outcome, acksLate));
@@ -310,6 +407,25 @@ export class Worker implements WorkerRuntime {
     const ackFailure = request.task.options.acksOnFailureOrTimeout ?? this.app.conf.taskAcksOnFailureOrTimeout;
     if (ackFailure) await request.ack();
     else await this.release(request, false, 'task failed');
+  }
+
+  /** Retry, Reject or Ignore thrown by the task; exhausted retries continue as a plain failure. */
+  private async control(request: TaskRequest, outcome: Outcome & { status: 'FAILURE' }, acksLate: boolean): Promise<void> {
+    let result;
+    try {
+      result = await handleTaskControl(this, request, outcome);
+    } catch (err) {
+      this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not retry the task; it fails instead');
+      result = { handled: false as const, outcome: { status: 'FAILURE' as const, error: err, runtimeMs: outcome.runtimeMs } };
+    }
+    if (result.handled) {
+      this.held.delete(request);
+      return;
+    }
+    this.logOutcome(request, result.outcome);
+    const after = this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, result.outcome));
+    if (after) await after;
+    await this.settleAfter(request, result.outcome, acksLate);
   }
 
   private onEarlyAckFailure(request: TaskRequest): (err: unknown) => void {

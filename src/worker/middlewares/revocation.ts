@@ -93,7 +93,8 @@ export class RevocationMiddleware implements WorkerMiddleware {
     if (!terminating.size) return;
     for (const request of this.runtime.activeRequests()) {
       const signal = terminating.get(request.id);
-      if (signal) request.abort.abort(Object.assign(new Error(`revoked: terminated (${signal})`), { signal }));
+      // `revoked` tells the worker to store REVOKED; `signal` is what a pool process is killed with.
+      if (signal) request.abort.abort(Object.assign(new Error(`revoked: terminated (${signal})`), { signal, revoked: true }));
     }
   }
 

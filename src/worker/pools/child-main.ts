@@ -12,6 +12,7 @@ import { NotRegisteredError } from '../../errors.js';
 import { loadApp } from '../../cli/load-app.js';
 import type { ChildMessage, ChildOutcome, ParentMessage } from './messages.js';
 import { SoftTimeLimitExceeded } from './time-limit-errors.js';
+import { storeTaskState } from '../task-state.js';
 import { serializeError, type TaskJob } from './types.js';
 
 const send: (message: ChildMessage) => void = parentPort
@@ -68,7 +69,9 @@ async function runJob(job: TaskJob): Promise<ChildOutcome> {
   try {
     const task = app?.getTask(job.name);
     if (!task) throw new NotRegisteredError(job.name);
-    const value: unknown = await runWithTaskContext({ ...job.context, signal: controller.signal }, () => task.runWith(job.args, job.kwargs));
+    const current = app!;
+    const context = { ...job.context, signal: controller.signal, updateState: (state: string, meta?: unknown) => storeTaskState(current, job.context, state, meta) };
+    const value: unknown = await runWithTaskContext(context, () => task.runWith(job.args, job.kwargs));
     return { status: 'SUCCESS', value: value === undefined ? null : value, runtimeMs: performance.now() - started };
   } catch (err) {
     return { status: 'FAILURE', error: serializeError(err), runtimeMs: performance.now() - started };

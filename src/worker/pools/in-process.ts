@@ -5,8 +5,9 @@
  * limit and revocation abort the task's signal, which well-behaved tasks pass to their I/O.
  */
 import type { Celery } from '../../app/celery.js';
-import { runWithTaskContext } from '../../app/context.js';
+import { runWithTaskContext, type TaskContext } from '../../app/context.js';
 import { NotRegisteredError } from '../../errors.js';
+import { storeTaskState } from '../task-state.js';
 import type { Logger } from '../../utils/logger.js';
 import type { Outcome } from '../middleware.js';
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from './time-limit-errors.js';
@@ -29,13 +30,13 @@ export class InProcessPool implements ExecutionPool {
     if (!task) return Promise.resolve({ status: 'FAILURE', error: new NotRegisteredError(job.name), runtimeMs: 0 });
     if (job.softTimeLimitMs === null && job.hardTimeLimitMs === null) {
       // The common case stays lean: no timers, no extra controller.
-      return settle(runWithTaskContext({ ...job.context, signal: control.signal }, () => task.runWith(job.args, job.kwargs)), started);
+      return settle(runWithTaskContext(this.context(job, control.signal), () => task.runWith(job.args, job.kwargs)), started);
     }
     const controller = new AbortController();
     const forward = () => controller.abort(control.signal.reason);
     control.signal.addEventListener('abort', forward, { once: true });
     const timers: NodeJS.Timeout[] = [];
-    const running = settle(runWithTaskContext({ ...job.context, signal: controller.signal }, () => task.runWith(job.args, job.kwargs)), started);
+    const running = settle(runWithTaskContext(this.context(job, controller.signal), () => task.runWith(job.args, job.kwargs)), started);
     const limits: Promise<Outcome>[] = [running];
     if (job.softTimeLimitMs !== null) {
       const seconds = job.softTimeLimitMs / 1000;
@@ -64,6 +65,11 @@ export class InProcessPool implements ExecutionPool {
       for (const timer of timers) clearTimeout(timer);
       control.signal.removeEventListener('abort', forward);
     });
+  }
+
+  private context(job: TaskJob, signal: AbortSignal): TaskContext {
+    const app = this.app;
+    return { ...job.context, signal, updateState: (state, meta) => storeTaskState(app, job.context, state, meta) };
   }
 
   async resize(size: number): Promise<void> {

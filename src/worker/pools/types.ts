@@ -12,8 +12,8 @@ import type { Outcome } from '../middleware.js';
 export type PoolKind = 'async' | 'threads' | 'processes';
 export const POOL_KINDS: readonly PoolKind[] = ['async', 'threads', 'processes'];
 
-/** The task context without its AbortSignal, which cannot be cloned: each side makes its own. */
-export type JobContext = Omit<TaskContext, 'signal'>;
+/** The task context without its signal and state writer, which cannot be cloned: each side makes its own. */
+export type JobContext = Omit<TaskContext, 'signal' | 'updateState'>;
 
 export interface TaskJob {
   id: string;
