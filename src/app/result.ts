@@ -51,6 +51,11 @@ export class AsyncResult<R = unknown> {
     return this.meta().then((m) => m.result);
   }
 
+  /** Celery's `info`: the same as `result` (progress meta of a custom state, or the error info). */
+  get info(): Promise<unknown> {
+    return this.result;
+  }
+
   get traceback(): Promise<string | null> {
     return this.meta().then((m) => m.traceback);
   }

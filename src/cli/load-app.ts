@@ -10,9 +10,15 @@ import { CliError } from './errors.js';
 
 const EXTENSIONS = ['', '.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'];
 
-export async function loadApp(spec: string, cwd = process.cwd()): Promise<Celery> {
+/** The file `-A spec` names (with a .ts/.js extension found as Node would not), or a clear error. */
+export function resolveAppModule(spec: string, cwd = process.cwd()): string {
   const path = findModule(spec, cwd);
   if (!path) throw new CliError(`cannot load app module '${spec}': no such file (looked for ${resolve(cwd, spec)} with .ts/.js extensions)`);
+  return path;
+}
+
+export async function loadApp(spec: string, cwd = process.cwd()): Promise<Celery> {
+  const path = resolveAppModule(spec, cwd);
   if (/\.[mc]?ts$/.test(path)) {
     const { register } = await import('tsx/esm/api');
     register();
