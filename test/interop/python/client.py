@@ -11,6 +11,8 @@ Commands (all take optional "timeout", seconds):
   {"op": "store", "id": id, "state": "SUCCESS", "result": x} backend.store_result
   {"op": "store_failure", "id": id, "message": text}         backend.mark_as_failure(ValueError(text))
   {"op": "meta", "id": id}                                  backend.get_task_meta (raw)
+  {"op": "watch", "task": name, "args": [...], "options": {...}}  send, then poll the state until ready:
+      the outcome plus "states": [{"state", "at", "exc_type"}] for every state change seen.
   {"op": "chain", "steps": [step, ...]}                     chain(*steps)() built here; outcome plus "parents"
   {"op": "chord", "header": [step, ...], "body": step}       chord(header)(body) built here; outcome
       a step is {"task", "args", "kwargs", "options", "immutable"}; options as in "call" (e.g. queue).
@@ -84,6 +86,24 @@ def main():
         return {'ids': ids}
     if op == 'get':
         return outcome(app.AsyncResult(cmd['id']), timeout)
+    if op == 'watch':
+        result = app.send_task(cmd['task'], args=cmd.get('args', []), kwargs=cmd.get('kwargs', {}),
+                               **options_from(cmd.get('options')))
+        states, deadline = [], time.time() + timeout
+        while time.time() < deadline:
+            meta = app.backend.get_task_meta(result.id)
+            state = meta['status']
+            if not states or states[-1]['state'] != state:
+                info = meta.get('result')
+                # The backend turns a stored exception (RETRY, FAILURE) back into a Python exception.
+                exc_type = type(info).__name__ if isinstance(info, BaseException) else None
+                states.append({'state': state, 'at': time.time(), 'exc_type': exc_type})
+            if state in ('SUCCESS', 'FAILURE', 'REVOKED'):
+                break
+            time.sleep(0.02)
+        out = outcome(result, 1)
+        out['states'] = states
+        return out
     if op == 'store':
         app.backend.store_result(cmd['id'], cmd.get('result'), cmd.get('state', 'SUCCESS'))
         return {'stored': cmd['id']}
