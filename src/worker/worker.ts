@@ -18,6 +18,7 @@ import { ExpiryMiddleware } from './middlewares/expiry.js';
 import { LeaseMiddleware } from './middlewares/leases.js';
 import { ResultMiddleware, resultRequest } from './middlewares/results.js';
 import { RevocationMiddleware } from './middlewares/revocation.js';
+import { MiddlewareHooks } from './hooks.js';
 import { AsyncPool } from './pool.js';
 import { createExecutionPool, timeLimitsOf, toJob } from './pools/create.js';
 import type { ExecutionPool, PoolKind } from './pools/types.js';
@@ -49,7 +50,6 @@ export interface WorkerOptions {
 
 /** `running-cold` is a warm shutdown turning cold (soft timeout); `cold` is a cold shutdown under way. */
 type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'running-cold' | 'cold' | 'stopped';
-type HookName = 'shouldSkip' | 'beforeExecute' | 'afterExecute';
 
 export class Worker implements WorkerRuntime {
   readonly hostname: string;
@@ -69,7 +69,7 @@ export class Worker implements WorkerRuntime {
   private readonly eta = new EtaScheduler((request) => this.rateLimits.admit(request));
   private readonly held = new Set<TaskRequest>();
   private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
-  private hooks: Record<HookName, WorkerMiddleware[]>;
+  private readonly hooks: MiddlewareHooks;
 
   constructor(
     readonly app: Celery,
@@ -91,7 +91,7 @@ export class Worker implements WorkerRuntime {
       new CallbackMiddleware(),
       ...(options.middleware ?? []),
     ];
-    this.hooks = this.hooksOf();
+    this.hooks = new MiddlewareHooks(this.middlewares, () => this.log);
   }
 
   get broker(): Broker {
@@ -149,7 +149,7 @@ export class Worker implements WorkerRuntime {
     this.brokerRef = await this.app.connectBroker();
     this.backendRef = await this.app.connectBackend();
     for (const queue of this.queues) await this.app.ensureQueue(queue);
-    this.hooks = this.hooksOf();
+    this.hooks.refresh();
     this.executionPool = createExecutionPool(this.app, this.poolKind, this.concurrency, this.appModule);
     await this.executionPool.start();
     for (const mw of this.middlewares) await mw.start?.(this);
@@ -230,7 +230,7 @@ export class Worker implements WorkerRuntime {
     }
     const error = new WorkerLostError(`Worker exited prematurely: ${why}. Job: ${request.id}.`);
     this.counters.failed++;
-    await this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, { status: 'FAILURE', error, runtimeMs: 0 }));
+    await this.hooks.runEach('afterExecute', (mw) => mw.afterExecute!(request, { status: 'FAILURE', error, runtimeMs: 0 }));
     await this.release(request, false, why);
   }
 
@@ -334,7 +334,7 @@ export class Worker implements WorkerRuntime {
 
   /** The first middleware's reason not to run the request, or null. */
   private skipOf(request: TaskRequest): Skip | null {
-    for (const mw of this.hooks.shouldSkip) {
+    for (const mw of this.hooks.of('shouldSkip')) {
       const skip = mw.shouldSkip!(request);
       if (skip) return skip;
     }
@@ -345,7 +345,7 @@ export class Worker implements WorkerRuntime {
   private async skip(request: TaskRequest, skip: Skip): Promise<void> {
     this.counters.skipped++;
     this.log.info({ id: request.id, task: request.name, reason: skip.reason }, 'task skipped');
-    await this.runHooks('afterSkip', (mw) => mw.afterSkip?.(request, skip));
+    await this.hooks.runAll('afterSkip', (mw) => mw.afterSkip?.(request, skip));
     await this.release(request, false);
   }
 
@@ -359,7 +359,7 @@ export class Worker implements WorkerRuntime {
     if (!acksLate) request.ack().catch(this.onEarlyAckFailure(request));
     request.startedAt = Date.now();
     // Hooks and the task itself are awaited only when they return a promise.
-    const before = this.runEachHook('beforeExecute', (mw) => mw.beforeExecute!(request));
+    const before = this.hooks.runEach('beforeExecute', (mw) => mw.beforeExecute!(request));
     if (before) return before.then(() => this.run(request, acksLate));
     return this.run(request, acksLate);
   }
@@ -382,7 +382,7 @@ export class Worker implements WorkerRuntime {
     if (outcome.status === 'FAILURE' && revoked?.revoked) return this.skip(request, { reason: 'terminated', expired: false });
     if (outcome.status === 'FAILURE' && isTaskControl(outcome)) return this.control(request, outcome, acksLate);
     this.logOutcome(request, outcome);
-    const after = this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, outcome));
+    const after = this.hooks.runEach('afterExecute', (mw) => mw.afterExecute!(request, outcome));
     if (after) return after.then(() => this.settleAfter(request, outcome, acksLate));
     return this.settleAfter(request, outcome, acksLate);
   }
@@ -423,7 +423,7 @@ export class Worker implements WorkerRuntime {
       return;
     }
     this.logOutcome(request, result.outcome);
-    const after = this.runEachHook('afterExecute', (mw) => mw.afterExecute!(request, result.outcome));
+    const after = this.hooks.runEach('afterExecute', (mw) => mw.afterExecute!(request, result.outcome));
     if (after) await after;
     await this.settleAfter(request, result.outcome, acksLate);
   }
@@ -446,18 +446,6 @@ export class Worker implements WorkerRuntime {
     }
   }
 
-  private async runHooks(hook: string, call: (mw: WorkerMiddleware) => unknown): Promise<void> {
-    for (const mw of this.middlewares) {
-      try {
-        const result = call(mw);
-        // Most hooks are synchronous or absent: only a real promise costs a microtask turn.
-        if (result instanceof Promise) await result;
-      } catch (err) {
-        this.log.error({ middleware: mw.name, hook, err: (err as Error).message }, 'middleware hook failed');
-      }
-    }
-  }
-
   /** A failed acks-late task: the broker's retry policy (SQS backoffPolicy) may keep its message. */
   private async keptByBroker(request: TaskRequest): Promise<boolean> {
     try {
@@ -466,45 +454,6 @@ export class Worker implements WorkerRuntime {
       this.log.warn({ id: request.id, err: (err as Error).message }, 'broker backoff failed; settling as usual');
       return false;
     }
-  }
-
-  /**
-   * Run one hook of every middleware that has it, in order. Synchronous hooks cost no promise: a
-   * promise comes back only once some hook returned one (the rest then run after it, in order).
-   */
-  private runEachHook(hook: HookName, call: (mw: WorkerMiddleware) => unknown, from = 0): Promise<void> | null {
-    const middlewares = this.hooks[hook];
-    for (let i = from; i < middlewares.length; i++) {
-      const mw = middlewares[i]!;
-      try {
-        const result = call(mw);
-        if (result instanceof Promise) {
-          return result.then(
-            () => this.runEachHook(hook, call, i + 1) ?? undefined,
-            (err: unknown) => {
-              this.hookFailed(mw, hook, err);
-              return this.runEachHook(hook, call, i + 1) ?? undefined;
-            },
-          );
-        }
-      } catch (err) {
-        this.hookFailed(mw, hook, err);
-      }
-    }
-    return null;
-  }
-
-  private hookFailed(mw: WorkerMiddleware, hook: string, err: unknown): void {
-    this.log.error({ middleware: mw.name, hook, err: (err as Error).message }, 'middleware hook failed');
-  }
-
-  /** The middlewares that have each per-task hook, so a task does not visit the ones without. */
-  private hooksOf(): Record<HookName, WorkerMiddleware[]> {
-    return {
-      shouldSkip: this.middlewares.filter((mw) => mw.shouldSkip),
-      beforeExecute: this.middlewares.filter((mw) => mw.beforeExecute),
-      afterExecute: this.middlewares.filter((mw) => mw.afterExecute),
-    };
   }
 
   /** Settle a request that will not run here: ack (`requeue` false) or give it back (true). */
