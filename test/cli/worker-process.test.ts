@@ -79,6 +79,16 @@ describe.each(setups)('worker processes on %s', (_name, makeEnv) => {
     expect(await (await send('proc.add', [2, 3])).get({ timeout: 20_000 })).toBe(5);
   });
 
+  it('revoke with terminate kills a task running in a child process and stores REVOKED', async () => {
+    await worker('-P', 'processes', '-c', '1');
+    const spinning = await send('proc.spin');
+    await waitFor(async () => (await spinning.state) === 'STARTED', 10_000, 'the task running');
+    await spinning.revoke({ terminate: true, signal: 'SIGKILL' });
+    const error = await outcome(spinning);
+    expect(error).toMatchObject({ excType: 'TaskRevokedError', excMessage: ['terminated'] });
+    expect(await (await send('proc.add', [1, 2])).get({ timeout: 20_000 })).toBe(3);
+  });
+
   it('warm shutdown (SIGTERM): running tasks finish, reserved ones go back to the queue', async () => {
     const w = await worker('-c', '1', '--prefetch-multiplier', '4');
     const running = await send('proc.nap', [600]);
