@@ -10,6 +10,8 @@ import type { SignatureDict, TransportMessage } from '../protocol/types.js';
 import type { Broker } from '../brokers/types.js';
 import type { RetryPolicy } from '../utils/retry.js';
 import { retryWithPolicy } from '../utils/retry.js';
+import { redactText, redactUrl } from '../utils/url.js';
+import { BrokerConnectionError, CeleriacError } from '../errors.js';
 import type { Celery } from './celery.js';
 import { currentTask } from './context.js';
 
@@ -92,10 +94,13 @@ export async function publishTask(
 ): Promise<PublishedTask> {
   const prepared = prepareTask(app, name, args, kwargs, options, defaults);
   if (!prepared.ignoreResult) await app.prepareReplies();
-  const broker = await app.connectBroker();
-  await app.ensureQueue(prepared.queue, prepared.exchange, prepared.routingKey);
   const { message, exchange, routingKey, priority } = prepared;
-  const send = () => broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) });
+  // Connecting is part of what is retried: a broker that is down at the first call is retried too.
+  const send = async () => {
+    const broker = await app.connectBroker();
+    await app.ensureQueue(prepared.queue, prepared.exchange, prepared.routingKey);
+    await broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) });
+  };
   await sendWithRetry(app, name, prepared.id, options, send);
   return { id: prepared.id, queue: prepared.queue, ignoreResult: prepared.ignoreResult };
 }
@@ -114,14 +119,14 @@ export async function publishTasks(
   if (options.taskId !== undefined) throw new TypeError('publishing many tasks: taskId cannot be shared; leave it out');
   const prepared = calls.map((call) => prepareTask(app, name, call.args, call.kwargs ?? {}, options, defaults));
   if (prepared.some((p) => !p.ignoreResult)) await app.prepareReplies();
-  const broker = await app.connectBroker();
-  for (const p of prepared) await app.ensureQueue(p.queue, p.exchange, p.routingKey);
-  const batch = prepared.map((p) => ({
-    message: p.message,
-    target: { exchange: p.exchange, routingKey: p.routingKey },
-    options: { priority: p.priority, deliverAt: deliverAt(p.eta, broker) },
-  }));
   const send = async (): Promise<void> => {
+    const broker = await app.connectBroker();
+    for (const p of prepared) await app.ensureQueue(p.queue, p.exchange, p.routingKey);
+    const batch = prepared.map((p) => ({
+      message: p.message,
+      target: { exchange: p.exchange, routingKey: p.routingKey },
+      options: { priority: p.priority, deliverAt: deliverAt(p.eta, broker) },
+    }));
     if (broker.publishMany) await broker.publishMany(batch);
     else for (const item of batch) await broker.publish(item.message, item.target, item.options);
   };
@@ -136,10 +141,17 @@ function deliverAt(eta: Date | null, broker: Broker): Date | null {
 async function sendWithRetry(app: Celery, name: string, id: string, options: ApplyOptions, send: () => Promise<void>): Promise<void> {
   const conf = app.conf;
   const retry = options.retry ?? conf.taskPublishRetry;
-  if (!retry) return send();
-  await retryWithPolicy(send, { ...conf.taskPublishRetryPolicy, ...options.retryPolicy }, (err, attempt, delayMs) =>
-    app.log.warn({ task: name, id, attempt, delayMs, err: (err as Error).message }, 'publish failed, retrying'),
-  );
+  const policy = { ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
+  try {
+    if (!retry) return await send();
+    await retryWithPolicy(send, policy, (err, attempt, delayMs) =>
+      app.log.warn({ task: name, id, attempt, delayMs, err: redactText((err as Error).message) }, 'publish failed, retrying'),
+    );
+  } catch (err) {
+    if (err instanceof CeleriacError && !(err instanceof BrokerConnectionError)) throw err;
+    const tries = retry ? `after ${(policy.maxRetries ?? 3) + 1} attempts` : 'without retrying (retry is off)';
+    throw new BrokerConnectionError(`could not send ${name}[${id}] to broker ${redactUrl(conf.brokerUrl)} ${tries}: ${redactText((err as Error).message)}`, { cause: err });
+  }
 }
 
 function prepareTask(
