@@ -195,6 +195,14 @@ export const SETTINGS = {
     default: 4,
     description: 'Messages reserved per concurrency slot; 0 means no limit.',
   },
+  workerDisablePrefetch: {
+    celery: 'worker_disable_prefetch',
+    env: 'CELERIAC_WORKER_DISABLE_PREFETCH',
+    schema: z.boolean(),
+    default: false,
+    description:
+      'Take a message only when a slot is free (no prefetching ahead of the pool). On SQLite, memory, Redis and SQS the worker pauses its consumer while every slot is busy; on RabbitMQ, which pushes messages, it only sets the prefetch to `concurrency`, so with early acks as many messages again may wait.',
+  },
   workerHostname: {
     celery: 'worker_hostname',
     env: 'CELERIAC_WORKER_HOSTNAME',

@@ -71,6 +71,11 @@ export interface Subscription {
   cancel(): Promise<void>;
   /** Change the prefetch limit at runtime (autoscale, remote control). */
   setPrefetch(prefetch: number): void;
+  /**
+   * Stop taking new messages (a reserve under way is abandoned), or start again. For the worker's
+   * no-prefetch mode; brokers that push messages (AMQP) may not have it.
+   */
+  setPaused?(paused: boolean): void;
   /** Count of deliveries handed out and not yet settled. */
   readonly inFlight: number;
 }

@@ -67,7 +67,8 @@ export class Worker implements WorkerRuntime {
   private executionPool: ExecutionPool | null = null;
   private readonly rateLimits = new RateLimitGate(this, (request) => this.pool.submit(request));
   private readonly eta = new EtaScheduler((request) => this.rateLimits.admit(request));
-  private readonly held = new Set<TaskRequest>();
+  /** Received and not yet settled or finished; every change re-checks the no-prefetch intake. */
+  private readonly held = new HeldRequests(() => this.updateIntake());
   private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
   private readonly hooks: MiddlewareHooks;
 
@@ -120,9 +121,9 @@ export class Worker implements WorkerRuntime {
   async resize(concurrency: number): Promise<void> {
     await this.executionPool?.resize(concurrency);
     this.pool.resize(concurrency);
-    const prefetch = this.prefetchMultiplier === 0 ? 0 : concurrency * this.prefetchMultiplier;
-    this.subscription?.setPrefetch(prefetch);
+    this.subscription?.setPrefetch(this.prefetchFor(concurrency));
     (this as { concurrency: number }).concurrency = concurrency;
+    this.updateIntake();
   }
 
   /** Change a task's per-worker rate limit at runtime (`'10/s'`, `'200/m'`, a number, or null for none). */
@@ -153,7 +154,7 @@ export class Worker implements WorkerRuntime {
     this.executionPool = createExecutionPool(this.app, this.poolKind, this.concurrency, this.appModule);
     await this.executionPool.start();
     for (const mw of this.middlewares) await mw.start?.(this);
-    const prefetch = this.prefetchMultiplier === 0 ? 0 : this.concurrency * this.prefetchMultiplier;
+    const prefetch = this.prefetchFor(this.concurrency);
     this.subscription = await this.broker.consume(this.queues, (delivery) => this.receive(delivery), { prefetch });
     this.state = 'running';
     this.log.info(
@@ -232,6 +233,18 @@ export class Worker implements WorkerRuntime {
     this.counters.failed++;
     await this.hooks.runEach('afterExecute', (mw) => mw.afterExecute!(request, { status: 'FAILURE', error, runtimeMs: 0 }));
     await this.release(request, false, why);
+  }
+
+  /** Celery's prefetch: concurrency × multiplier (0 = unlimited); just the concurrency without prefetch. */
+  private prefetchFor(concurrency: number): number {
+    if (this.app.conf.workerDisablePrefetch) return concurrency;
+    return this.prefetchMultiplier === 0 ? 0 : concurrency * this.prefetchMultiplier;
+  }
+
+  /** No-prefetch mode: take messages only while a slot is free (ETA-held messages take none). */
+  private updateIntake(): void {
+    if (!this.app.conf.workerDisablePrefetch || !this.subscription?.setPaused) return;
+    this.subscription.setPaused(this.held.size - this.eta.scheduled.length >= this.concurrency);
   }
 
   private async stopMiddlewares(): Promise<void> {
@@ -465,5 +478,24 @@ export class Worker implements WorkerRuntime {
     } catch (err) {
       this.log.error({ id: request.id, err: (err as Error).message }, 'could not settle message');
     }
+  }
+}
+
+/** A set of requests that reports every change, so the worker can pause or resume its intake. */
+class HeldRequests extends Set<TaskRequest> {
+  constructor(private readonly onChange: () => void) {
+    super();
+  }
+
+  override add(request: TaskRequest): this {
+    super.add(request);
+    this.onChange?.();
+    return this;
+  }
+
+  override delete(request: TaskRequest): boolean {
+    const deleted = super.delete(request);
+    if (deleted) this.onChange();
+    return deleted;
   }
 }

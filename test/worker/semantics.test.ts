@@ -7,7 +7,7 @@ import { Celery } from '../../src/app/celery.js';
 import { currentTask } from '../../src/app/context.js';
 import { Ignore, Reject, retry } from '../../src/app/task-control.js';
 import type { Worker } from '../../src/worker/worker.js';
-import { waitFor } from '../helpers/wait.js';
+import { holdsFor, waitFor } from '../helpers/wait.js';
 
 const REDIS = process.env.CELERIAC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const REDIS_BACKEND = process.env.CELERIAC_TEST_REDIS_BACKEND_URL ?? 'redis://127.0.0.1:6379/1';
@@ -181,6 +181,27 @@ describe.each(setups)('worker semantics on %s', (_name, makeSetup) => {
     await Promise.all(slower.map((r) => r.get({ timeout: 10_000 })));
     const after = seen.get(key)!;
     expect(after[7]! - after[6]!).toBeGreaterThanOrEqual(450);
+  });
+
+  it('without prefetch, takes a message only when a slot is free', async () => {
+    await worker.close();
+    const broker = await producer.connectBroker();
+    const lean = new Celery('lean', { ...workerApp.conf, workerDisablePrefetch: true, logLevel: 'silent' }, { env: {} });
+    defineTasks(lean, seen);
+    const leanWorker = lean.worker({ concurrency: 1, hostname: 'lean@test' });
+    await leanWorker.start();
+    try {
+      const key = uid();
+      const slow = await client.progress.delay(key); // runs until the test marks `key`
+      await waitFor(async () => (await slow.state) === 'PROGRESS', 10_000, 'the slow task running');
+      const waiting = await Promise.all([1, 2, 3].map(() => client.quick.delay()));
+      await holdsFor(async () => (await broker.queueSize('celery')) === 3, 300, 'nothing taken while the only slot is busy');
+      seen.set(key, [Date.now()]);
+      for (const r of waiting) expect(await r.get({ timeout: 10_000 })).toBe('quick');
+    } finally {
+      await leanWorker.close();
+      await lean.close();
+    }
   });
 
   it('grows and shrinks its concurrency at runtime', async () => {

@@ -36,7 +36,12 @@ export function checkPrefetch(prefetch: number): number {
 export class Consumer implements Subscription {
   private inFlightCount = 0;
   private active = true;
+  private paused = false;
+  /** Set once pausing is used; until then a reserve needs no abort controller of its own. */
+  private pausable = false;
   private readonly abort = new AbortController();
+  /** Aborts the reserve under way when the consumer is paused (or cancelled). */
+  private reserving: AbortController | null = null;
   private wakeUp: (() => void) | null = null;
   /** Current round-robin cycle of the subscribed queues. */
   private readonly order: string[];
@@ -70,6 +75,14 @@ export class Consumer implements Subscription {
     this.wake();
   }
 
+  setPaused(paused: boolean): void {
+    this.pausable = true;
+    if (this.paused === paused) return;
+    this.paused = paused;
+    if (paused) this.reserving?.abort();
+    else this.wake();
+  }
+
   async cancel(): Promise<void> {
     if (this.active) {
       this.active = false;
@@ -100,16 +113,23 @@ export class Consumer implements Subscription {
       // With work in hand, refill in batches of a quarter of the prefetch rather than one by one:
       // one store round trip then serves many messages.
       const worthFetching = this.inFlightCount === 0 || capacity >= Math.ceil(this.prefetch / 4);
-      if (capacity <= 0 || !worthFetching) {
+      if (this.paused || capacity <= 0 || !worthFetching) {
         // Fetch-next-on-complete: sleep until a delivery settles (or prefetch grows), no timer.
         await new Promise<void>((resolve) => (this.wakeUp = resolve));
         continue;
       }
       let batch: ReservedMessage[];
       try {
-        batch = await this.ctx.channel.reserve([...this.order], capacity, this.ctx.reserveWaitMs, this.abort.signal);
+        let signal = this.abort.signal;
+        if (this.pausable) {
+          this.reserving = new AbortController();
+          signal = AbortSignal.any([signal, this.reserving.signal]);
+        }
+        batch = await this.ctx.channel.reserve([...this.order], capacity, this.ctx.reserveWaitMs, signal);
+        this.reserving = null;
         failures = 0;
       } catch (err) {
+        this.reserving = null;
         if (!this.active) break;
         const retryInMs = Math.min(this.ctx.retryMaxMs, this.ctx.retryInitialMs * 2 ** failures);
         failures++;

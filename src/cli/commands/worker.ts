@@ -18,6 +18,7 @@ interface WorkerFlags {
   softTimeLimit?: string;
   softShutdownTimeout?: string;
   withoutRateLimits?: boolean;
+  disablePrefetch?: boolean;
 }
 
 /** Worker flags that are settings, so pool threads and processes get them too. */
@@ -31,6 +32,7 @@ function settingsFromFlags(flags: WorkerFlags): ConfigInput {
   if (flags.softTimeLimit !== undefined) out.taskSoftTimeLimit = n('--soft-time-limit', flags.softTimeLimit);
   if (flags.softShutdownTimeout !== undefined) out.workerSoftShutdownTimeout = n('--soft-shutdown-timeout', flags.softShutdownTimeout);
   if (flags.withoutRateLimits) out.workerDisableRateLimits = true;
+  if (flags.disablePrefetch) out.workerDisablePrefetch = true;
   return out;
 }
 
@@ -50,6 +52,7 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
     .option('--soft-time-limit <seconds>', 'soft time limit for every task')
     .option('--soft-shutdown-timeout <seconds>', 'on warm shutdown, let running tasks go on this long, then stop them')
     .option('--without-rate-limits', 'ignore every rate limit')
+    .option('--disable-prefetch', 'take a message only when a slot is free')
     .action(async (flags: WorkerFlags) => {
       const g = globals();
       const app = await appFromOptions({ ...g, loglevel: flags.loglevel ?? g.loglevel }, settingsFromFlags(flags));
