@@ -27,3 +27,7 @@ export type * from './protocol/types.js';
 export type * from './brokers/types.js';
 export type * from './backends/types.js';
 export { READY_STATES, PROPAGATE_STATES, EXCEPTION_STATES } from './backends/types.js';
+export { retry, Retry, Reject, Ignore, MaxRetriesExceededError } from './app/task-control.js';
+export type { RetryOptions } from './app/task-control.js';
+export { SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError, Terminated } from './worker/pools/time-limit-errors.js';
+export type { PoolKind } from './worker/pools/types.js';
