@@ -1,8 +1,11 @@
 /**
- * Worker semantics (issue 5) on the in-memory broker and on Redis: retries, autoretry with backoff,
+ * Worker semantics (issue 5) on the in-memory, embedded SQLite and Redis brokers: retries, autoretry with backoff,
  * reject, ignore, progress states, time limits, rate limits without held slots, runtime resize.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
 import { currentTask } from '../../src/app/context.js';
 import { Ignore, Reject, retry } from '../../src/app/task-control.js';
@@ -13,8 +16,18 @@ const REDIS = process.env.CELERIAC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const REDIS_BACKEND = process.env.CELERIAC_TEST_REDIS_BACKEND_URL ?? 'redis://127.0.0.1:6379/1';
 const uid = () => Math.random().toString(36).slice(2, 10);
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 const setups: [string, () => { broker: string; backend: string; brokerTransportOptions?: Record<string, unknown> }][] = [
   ['memory', () => ({ broker: `memory://${uid()}`, backend: `memory://${uid()}` })],
+  ['sqlite (embedded)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'celeriac-semantics-'));
+    dirs.push(dir);
+    return { broker: `sqlite:///${dir}/broker.db`, backend: `sqlite:///${dir}/results.db`, brokerTransportOptions: { pollingInterval: 0.02 } };
+  }],
   ['redis', () => ({ broker: REDIS, backend: REDIS_BACKEND, brokerTransportOptions: { globalKeyprefix: `semantics-${uid()}:` } })],
 ];
 
