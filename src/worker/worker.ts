@@ -18,6 +18,7 @@ import { ExpiryMiddleware } from './middlewares/expiry.js';
 import { LeaseMiddleware } from './middlewares/leases.js';
 import { ResultMiddleware, resultRequest } from './middlewares/results.js';
 import { RevocationMiddleware } from './middlewares/revocation.js';
+import { hasWorkflow, onTaskFailure } from '../canvas/dispatch.js';
 import { MiddlewareHooks } from './hooks.js';
 import { AsyncPool } from './pool.js';
 import { createExecutionPool, timeLimitsOf, toJob } from './pools/create.js';
@@ -340,6 +341,12 @@ export class Worker implements WorkerRuntime {
         extended: this.app.conf.resultExtended,
       });
       await this.backend?.storeResult(meta, resultRequest(decoded.properties, decoded.headers.id));
+      // Part of a chord or chain: fail the rest of the workflow too, so nothing waits forever.
+      const h = decoded.headers;
+      if (hasWorkflow(decoded.embed)) {
+        const finished = { id: h.id, rootId: h.root_id ?? null, groupId: h.group ?? null, groupIndex: h.group_index ?? null, embed: decoded.embed, request: { id: h.id, rootId: h.root_id ?? null } };
+        await onTaskFailure(this.app, this.backend, finished, error);
+      }
     } finally {
       await delivery.reject(false, error.message).catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'reject failed'));
     }

@@ -307,6 +307,14 @@ describe.each(setups)('canvas on %s', (backendName, makeSetup) => {
       await waitFor(() => errbackCalls.some((c) => c[0] === 'old' && c[1] === res.id), 10_000, 'body errback');
     });
 
+    it('a header task no worker has registered fails the chord (NotRegistered) instead of leaving it waiting', async () => {
+      const unknown = signature({ task: 't.not_registered', args: [], kwargs: {}, options: {}, subtask_type: null, immutable: false }, producer);
+      const res = await chord([t.add.s(1, 2), unknown], t.identity.s()).delay();
+      const error = await res.get(T).catch((e: unknown) => e);
+      expect(error).toMatchObject({ excType: 'ChordError' });
+      expect(String((error as Error).message)).toMatch(/NotRegistered/);
+    });
+
     it('test_error_propagates_to_chord_from_chain: a failing chain in the header fails the chord', async () => {
       const res = await chord([chain(t.identity.si(42), t.fail.s(), t.identity.si(42))], t.identity.s()).delay();
       await expect(res.get(T)).rejects.toMatchObject({ excType: 'ChordError' });
