@@ -195,6 +195,14 @@ export const SETTINGS = {
     default: 4,
     description: 'Messages reserved per concurrency slot; 0 means no limit.',
   },
+  workerMaxYoungGenerationMb: {
+    celery: 'worker_max_young_generation_mb',
+    env: 'CELERIAC_WORKER_MAX_YOUNG_GENERATION_MB',
+    schema: z.number().nonnegative(),
+    default: 4,
+    description:
+      'celeriac only: the `celeriac worker` process stops V8 growing its young generation (new space) past this many MB; 0 keeps V8\'s default (up to 32 MB). Smaller saves memory; the default costs no measurable CPU.',
+  },
   workerHostname: {
     celery: 'worker_hostname',
     env: 'CELERIAC_WORKER_HOSTNAME',

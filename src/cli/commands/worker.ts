@@ -1,5 +1,6 @@
 /** `celeriac worker`: run a worker until SIGTERM/SIGINT (warm shutdown); a second signal is cold. */
 import type { Command } from 'commander';
+import { capYoungGeneration } from '../../worker/young-generation.js';
 import { appFromOptions, connect, parseNumber, type GlobalOptions } from '../context.js';
 
 interface WorkerFlags {
@@ -8,6 +9,7 @@ interface WorkerFlags {
   hostname?: string;
   loglevel?: string;
   prefetchMultiplier?: string;
+  maxYoungGenerationMb?: string;
 }
 
 export function registerWorker(program: Command, globals: () => GlobalOptions): void {
@@ -19,6 +21,7 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
     .option('-n, --hostname <name>', 'node name, e.g. w1@%h')
     .option('-l, --loglevel <level>', 'log level: debug, info, warning, error')
     .option('--prefetch-multiplier <n>', 'messages reserved per concurrency slot (0 = unlimited)')
+    .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 4)")
     .action(async (flags: WorkerFlags) => {
       const g = globals();
       const app = await appFromOptions({ ...g, loglevel: flags.loglevel ?? g.loglevel });
@@ -28,6 +31,8 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
         prefetchMultiplier: parseNumber('--prefetch-multiplier', flags.prefetchMultiplier, { integer: true }),
         hostname: flags.hostname?.replace('%h', (await import('node:os')).hostname()),
       });
+      // This process is the worker's own, so it may tune V8 for it (see young-generation.ts).
+      capYoungGeneration(parseNumber('--max-young-generation-mb', flags.maxYoungGenerationMb, { min: 0 }) ?? app.conf.workerMaxYoungGenerationMb);
       await connect(app);
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals) => {
