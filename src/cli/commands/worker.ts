@@ -1,6 +1,6 @@
 /** `celeriac worker`: run a worker until SIGTERM/SIGINT (warm shutdown); a second signal is cold. */
 import type { Command } from 'commander';
-import { capYoungGeneration } from '../../worker/young-generation.js';
+import { capYoungGeneration, setHeapGrowthPercent } from '../../worker/heap-tuning.js';
 import { appFromOptions, connect, parseNumber, type GlobalOptions } from '../context.js';
 
 interface WorkerFlags {
@@ -10,6 +10,7 @@ interface WorkerFlags {
   loglevel?: string;
   prefetchMultiplier?: string;
   maxYoungGenerationMb?: string;
+  heapGrowthPercent?: string;
 }
 
 export function registerWorker(program: Command, globals: () => GlobalOptions): void {
@@ -22,6 +23,7 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
     .option('-l, --loglevel <level>', 'log level: debug, info, warning, error')
     .option('--prefetch-multiplier <n>', 'messages reserved per concurrency slot (0 = unlimited)')
     .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 4)")
+    .option('--heap-growth-percent <n>', "old generation growth between full GCs, percent of the live heap (0 = V8's default; default from workerHeapGrowthPercent, 50)")
     .action(async (flags: WorkerFlags) => {
       const g = globals();
       const app = await appFromOptions({ ...g, loglevel: flags.loglevel ?? g.loglevel });
@@ -31,8 +33,9 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
         prefetchMultiplier: parseNumber('--prefetch-multiplier', flags.prefetchMultiplier, { integer: true }),
         hostname: flags.hostname?.replace('%h', (await import('node:os')).hostname()),
       });
-      // This process is the worker's own, so it may tune V8 for it (see young-generation.ts).
+      // This process is the worker's own, so it may tune V8 for it (see heap-tuning.ts).
       capYoungGeneration(parseNumber('--max-young-generation-mb', flags.maxYoungGenerationMb, { min: 0 }) ?? app.conf.workerMaxYoungGenerationMb);
+      setHeapGrowthPercent(parseNumber('--heap-growth-percent', flags.heapGrowthPercent, { integer: true, min: 0 }) ?? app.conf.workerHeapGrowthPercent);
       await connect(app);
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals) => {

@@ -1,10 +1,19 @@
 /**
- * A cap on V8's young generation (new space) for a worker process. Under steady load V8 doubles the
+ * V8 heap settings for a worker process: a cap on the young generation, and how far the old
+ * generation may grow before a full GC. Both are `celeriac worker` defaults, applied only by that
+ * command because they are process-wide (settings `workerMaxYoungGenerationMb` and
+ * `workerHeapGrowthPercent`, flags `--max-young-generation-mb` and `--heap-growth-percent`).
+ *
+ * The young generation (new space). Under steady load V8 doubles the
  * new space up to 32 MB, which is a third of a small worker's memory; a few MB serve a task queue
  * as well (its objects die young or live for a whole task). V8 reads `--max-semi-space-size` only at
  * start-up, but it reads its growth factor each time it grows, so growth is stopped once the cap is
- * reached. Process-wide, so only the `celeriac worker` command applies it (setting
- * `workerMaxYoungGenerationMb`, flag `--max-young-generation-mb`; 0 leaves V8's default).
+ * reached.
+ *
+ * The old generation: V8 lets it grow by a factor it picks (up to 4x the live heap, from a large
+ * initial limit), so a worker whose live heap is 15 MB peaks at 50 MB of mostly garbage. A fixed
+ * growth percent (V8's `--heap-growing-percent`, read at every full GC) keeps the peak near the live
+ * size, for a few more full GCs.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
@@ -49,4 +58,9 @@ export function capYoungGeneration(capMb: number): () => void {
     observer.disconnect();
     allowGrowth();
   };
+}
+
+/** Let the old generation grow by `percent` of the live heap between full GCs (0: V8's own factor). */
+export function setHeapGrowthPercent(percent: number): void {
+  setFlagsFromString(`--heap-growing-percent=${Math.max(0, Math.round(percent))}`);
 }
