@@ -385,7 +385,14 @@ export class RedisChannel implements ChannelOps {
       }
       this.held.set(tag, { list, queue, payload: raw });
       try {
-        out.push(reserved(tag, queue, raw));
+        const message = reserved(tag, queue, raw);
+        // The script found the tag by plain search; it must be the one in properties (or that tag
+        // with the script's '#' suffix for a duplicate), else the envelope is not kombu's.
+        const own = message.message.properties.delivery_tag;
+        if (typeof own !== 'string' || (tag !== own && !tag.startsWith(`${own}#`))) {
+          throw new Error('properties.delivery_tag is missing or not the envelope\'s only delivery_tag');
+        }
+        out.push(message);
       } catch (err) {
         const reason = `malformed envelope: ${(err as Error).message}`;
         this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason });
