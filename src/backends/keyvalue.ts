@@ -275,9 +275,17 @@ export class KeyValueResultBackend implements ResultBackend {
         };
         void poll();
       };
-      this.getStore()
-        .then(start)
-        .catch((err: unknown) => finish(() => reject(err)));
+      // Opening the store can fail too (Redis restarting as the wait begins): try again with
+      // backoff, as for reads, until the caller's timeout.
+      let openFailures = 0;
+      const open = (): void => {
+        this.getStore().then(start, (err: unknown) => {
+          if (finished) return;
+          if (this.closed || err instanceof CeleriacError) return finish(() => reject(err));
+          retryTimer = setTimeout(open, Math.min(2000, 50 * 2 ** openFailures++));
+        });
+      };
+      open();
     });
   }
 
