@@ -10,8 +10,8 @@ export interface Machine {
   redis: string;
   celery: string;
   os: string;
-  /** Peak RSS of an idle `node --import tsx` process: every Node worker here is loaded through tsx. */
-  tsxBaselineBytes: number;
+  /** Peak RSS of an idle Node process started like the workers (compiled JavaScript). */
+  nodeBaselineBytes: number;
 }
 
 export interface Report {
@@ -198,7 +198,7 @@ export function markdownSection(report: Report): string {
 }
 
 function baselineNote(m: Machine): string {
-  return `For scale: an idle \`node --import tsx\` process peaks at ${fmtMb(m.tsxBaselineBytes)} MB RSS; every Node worker here is loaded through tsx.`;
+  return `For scale: an idle Node process peaks at ${fmtMb(m.nodeBaselineBytes)} MB RSS; every Node worker here (celeriac, BullMQ, bee-queue) runs from compiled JavaScript.`;
 }
 
 export const START = '<!-- bench:start -->';

@@ -13,7 +13,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, tsxBaselineRss, whileAlive } from './lib/process.js';
+import { nodeBaselineRss, ROOT, whileAlive } from './lib/process.js';
 import { SYSTEM_NAMES, systemDbs, type BenchOptions, type BenchSystem, type SystemName, type SystemResult, type WorkerRun } from './lib/types.js';
 import { flushDbs, median, percentile, rate, redisClient } from './lib/util.js';
 import { markdownSection, printReport, writeDocs, type Machine, type Report } from './report.js';
@@ -143,11 +143,14 @@ async function benchSystem(system: BenchSystem, o: BenchOptions): Promise<System
   };
 }
 
-/** celeriac runs from dist/ (the worker CLI and the `celeriac` import), so build it first. */
-function buildCeleriac(): void {
+/**
+ * celeriac runs from dist/ (the worker CLI and the `celeriac` import), and every Node worker from
+ * dist-bench/ (the bench compiled to JavaScript), so build both first.
+ */
+function build(project: string): void {
   const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-  const res = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`npm run build failed:\n${(res.stdout + res.stderr).trim().slice(0, 2000)}`);
+  const res = spawnSync(process.execPath, [tsc, '-p', project], { cwd: ROOT, encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`tsc -p ${project} failed:\n${(res.stdout + res.stderr).trim().slice(0, 2000)}`);
 }
 
 async function describeMachine(o: BenchOptions): Promise<Machine> {
@@ -163,7 +166,7 @@ async function describeMachine(o: BenchOptions): Promise<Machine> {
     redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown',
     celery: celery.status === 0 ? celery.stdout.trim() : 'not available',
     os: `Linux ${release()}`,
-    tsxBaselineBytes: await tsxBaselineRss(),
+    nodeBaselineBytes: await nodeBaselineRss(),
   };
 }
 
@@ -187,6 +190,10 @@ function fmt(v: number): string {
 
 async function main(): Promise<void> {
   const { options, only } = parseOptions();
+  if (!args['no-build']) {
+    build('tsconfig.build.json');
+    build('tsconfig.bench.json');
+  }
   const loadAtStart = loadAverage();
   const machine = await describeMachine(options);
   console.log(`bench: ${only.join(', ')}; ${machine.cpu}, ${machine.cores} cores; Redis ${machine.redis} at ${options.redis}, DBs ${options.dbBase}-${options.dbBase + 5}`);
@@ -195,7 +202,6 @@ async function main(): Promise<void> {
   for (const name of only) {
     let system: BenchSystem | null = null;
     try {
-      if (name === 'celeriac' && !args['no-build']) buildCeleriac();
       system = await FACTORIES[name](options);
       results.push(await benchSystem(system, options));
     } catch (err) {

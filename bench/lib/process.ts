@@ -1,6 +1,7 @@
 /** Worker processes: spawn one, watch its output, read its peak RSS, stop it. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './util.js';
 
@@ -97,11 +98,20 @@ export async function whileAlive<T>(worker: WorkerProcess, work: Promise<T>): Pr
   }
 }
 
-/** Peak RSS of an idle Node process loaded through tsx, as the bench's Node workers are. */
-export async function tsxBaselineRss(): Promise<number> {
-  const idle = spawnWorker(process.execPath, ['--import', 'tsx', 'bench/workers/idle.ts'], {});
+/**
+ * A bench script compiled to JavaScript (`tsconfig.bench.json` -> dist-bench/). Every Node worker
+ * (celeriac, BullMQ, bee-queue) runs compiled, as production workers do, rather than through tsx's
+ * loader (whose hooks thread and transpiler would add the same ~30 MB to each).
+ */
+export function benchScript(relative: string): string {
+  return join(ROOT, 'dist-bench', relative);
+}
+
+/** Peak RSS of an idle Node process, started as the bench's Node workers are (compiled JS). */
+export async function nodeBaselineRss(): Promise<number> {
+  const idle = spawnWorker(process.execPath, [benchScript('workers/idle.js')], {});
   try {
-    await waitFor(() => idle.logs().includes('ready') || idle.child.exitCode !== null, 30_000, 'the idle tsx process');
+    await waitFor(() => idle.logs().includes('ready') || idle.child.exitCode !== null, 30_000, 'the idle Node process');
     return idle.peakRss(false);
   } finally {
     await idle.stop();

@@ -1,5 +1,5 @@
 /**
- * bee-queue: worker = bench/workers/bee-queue-worker.ts; producer = this process. Bulk = `saveAll`
+ * bee-queue: worker = bench/workers/bee-queue-worker.ts (run compiled, as every bench worker); producer = this process. Bulk = `saveAll`
  * in chunks of 1000. With results: succeeded jobs are kept and the result event is published (no
  * result store exists); completion is the succeeded-set count. Ignored: `removeOnSuccess`, no events,
  * completion counted by the task's INCR. Throughput producers use `storeJobs: false, getEvents: false`
@@ -8,7 +8,7 @@
  */
 import Queue from 'bee-queue';
 import { redisAddress } from '../lib/connection.js';
-import { spawnWorker } from '../lib/process.js';
+import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
 import { redisClient, since, timeCountedRun, waitFor } from '../lib/util.js';
 
@@ -103,7 +103,7 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
     },
 
     startWorker(concurrency) {
-      const args = ['--import', 'tsx', 'bench/workers/bee-queue-worker.ts', o.redis, String(db), String(concurrency)];
+      const args = [benchScript('workers/bee-queue-worker.js'), o.redis, String(db), String(concurrency)];
       return spawnWorker(process.execPath, args, {});
     },
 

@@ -5,7 +5,7 @@
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { redisAddress } from '../lib/connection.js';
-import { spawnWorker } from '../lib/process.js';
+import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
 import { redisClient, since, timeCountedRun, timeRoundTrips, waitFor } from '../lib/util.js';
 
@@ -60,7 +60,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
     },
 
     startWorker(concurrency) {
-      const args = ['--import', 'tsx', 'bench/workers/bullmq-worker.ts', o.redis, String(db), String(concurrency)];
+      const args = [benchScript('workers/bullmq-worker.js'), o.redis, String(db), String(concurrency)];
       return spawnWorker(process.execPath, args, {});
     },
 

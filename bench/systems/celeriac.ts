@@ -1,10 +1,10 @@
 /**
- * celeriac: worker = the `celeriac worker` CLI on bench/celeriac-tasks.ts; producer = this process,
+ * celeriac: worker = the `celeriac worker` CLI on bench/celeriac-tasks.ts (compiled, as every bench worker); producer = this process,
  * through the public API. Bulk = `Task.delayMany` in chunks of 1000 (as BullMQ's `addBulk` and
  * bee-queue's `saveAll` are sent).
  */
 import type { Redis } from 'ioredis';
-import { spawnWorker } from '../lib/process.js';
+import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
 import { redisClient, redisUrl, since, timeCountedRun, timeRoundTrips, waitForCeleryResults } from '../lib/util.js';
 
@@ -57,7 +57,7 @@ export async function createCeleriacSystem(o: BenchOptions): Promise<BenchSystem
     },
 
     startWorker(concurrency) {
-      const args = ['bin/celeriac.js', '-A', 'bench/celeriac-tasks.ts', 'worker'];
+      const args = ['bin/celeriac.js', '-A', benchScript('celeriac-tasks.js'), 'worker'];
       args.push('-b', env.BENCH_BROKER_URL, '--result-backend', env.BENCH_BACKEND_URL, '-c', String(concurrency), '-l', 'warning');
       return spawnWorker(process.execPath, args, env);
     },

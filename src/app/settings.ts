@@ -203,6 +203,22 @@ export const SETTINGS = {
     description:
       'Take a message only when a slot is free (no prefetching ahead of the pool). On SQLite, memory, Redis and SQS the worker pauses its consumer while every slot is busy; on RabbitMQ, which pushes messages, it only sets the prefetch to `concurrency`, so with early acks as many messages again may wait.',
   },
+  workerMaxYoungGenerationMb: {
+    celery: 'worker_max_young_generation_mb',
+    env: 'CELERIAC_WORKER_MAX_YOUNG_GENERATION_MB',
+    schema: z.number().nonnegative(),
+    default: 4,
+    description:
+      'celeriac only: the `celeriac worker` process stops V8 growing its young generation (new space) past this many MB; 0 keeps V8\'s default (up to 32 MB). Smaller saves memory; the default costs no measurable CPU.',
+  },
+  workerHeapGrowthPercent: {
+    celery: 'worker_heap_growth_percent',
+    env: 'CELERIAC_WORKER_HEAP_GROWTH_PERCENT',
+    schema: z.number().int().nonnegative(),
+    default: 50,
+    description:
+      'celeriac only: the `celeriac worker` process lets V8\'s old generation grow by this percent of the live heap between full GCs; 0 keeps V8\'s own factor (up to 4x, from a large start). Smaller saves memory for more full GCs.',
+  },
   workerHostname: {
     celery: 'worker_hostname',
     env: 'CELERIAC_WORKER_HOSTNAME',

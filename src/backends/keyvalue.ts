@@ -30,6 +30,11 @@ export interface KeyValueStore {
    */
   onChange?(key: string, listener: (value?: string) => void): () => void;
   /**
+   * True when `onChange` itself calls the listener once the subscription is live (Redis: after
+   * SUBSCRIBE is confirmed), so the waiter's one read then covers results written before it.
+   */
+  readonly notifiesWhenSubscribed?: boolean;
+  /**
    * Set `key` unless its stored value is a SUCCESS result, announcing the change, as one atomic
    * step. Stores without it get Celery's get-then-set.
    */
@@ -290,7 +295,9 @@ export class KeyValueResultBackend implements ResultBackend {
         if (finished) return;
         if (store.onChange) {
           unsubscribe = store.onChange(taskKey(taskId), checkValue);
-          void check(); // the result may have landed before we subscribed
+          // The result may have landed before we subscribed: read it, now or (one read instead of
+          // two) once the store says the subscription is live.
+          if (!store.notifiesWhenSubscribed) void check();
           return;
         }
         let delay = this.pollInitialMs;
@@ -302,9 +309,17 @@ export class KeyValueResultBackend implements ResultBackend {
         };
         void poll();
       };
-      this.getStore()
-        .then(start)
-        .catch((err: unknown) => finish(() => reject(err)));
+      // Opening the store can fail too (Redis restarting as the wait begins): try again with
+      // backoff, as for reads, until the caller's timeout.
+      let openFailures = 0;
+      const open = (): void => {
+        this.getStore().then(start, (err: unknown) => {
+          if (finished) return;
+          if (this.closed || err instanceof CeleriacError) return finish(() => reject(err));
+          retryTimer = setTimeout(open, Math.min(2000, 50 * 2 ** openFailures++));
+        });
+      };
+      open();
     });
   }
 

@@ -10,6 +10,7 @@ import { createBroker } from '../../src/brokers/index.js';
 import type { Broker, Delivery } from '../../src/brokers/types.js';
 import type { VirtualBroker } from '../../src/brokers/virtual/virtual-broker.js';
 import { ConfigurationError } from '../../src/errors.js';
+import { dumps } from '../../src/protocol/pyjson.js';
 import { collect, message } from '../conformance/broker-helpers.js';
 import { holdsFor, waitFor } from '../helpers/wait.js';
 
@@ -108,6 +109,51 @@ describe('redis broker: kombu layout', () => {
     expect(dead.payload).toBe('this is not json');
     expect(dead.reason).toMatch(/malformed/);
     expect(await (broker as VirtualBroker).deadLetterCount('q')).toBe(1);
+  });
+
+  it('reads delivery_tag and delivery_info by plain search only when unambiguous; otherwise decodes, or dead-letters a tag outside properties', async () => {
+    fresh();
+    const broker = await open();
+    await broker.publish(message('a'), { exchange: '', routingKey: 'q' });
+    const base = JSON.parse((await raw.rpop(key('q'))) as string) as { headers: Record<string, unknown>; properties: Record<string, unknown> };
+    const variant = (edit: (env: typeof base) => void): string => {
+      const env = structuredClone(base);
+      edit(env);
+      return dumps(env);
+    };
+    const plainTag = 'plain-1';
+    const dupTag = 'dup-1';
+    const escapedTag = 'esc-1';
+    await raw.lpush(
+      key('q'),
+      variant((e) => (e.properties.delivery_tag = plainTag)),
+      // A second "delivery_tag" (in the headers): decoded, the properties' one counts.
+      variant((e) => {
+        e.properties.delivery_tag = dupTag;
+        e.headers.delivery_tag = 'not-this-one';
+      }),
+      // An escaped routing key: decoded.
+      variant((e) => {
+        e.properties.delivery_tag = escapedTag;
+        e.properties.delivery_info = { exchange: '', routing_key: 'q\u00e9' };
+      }),
+      // The only delivery_tag is a header: not kombu's envelope, dead-lettered.
+      variant((e) => {
+        delete e.properties.delivery_tag;
+        e.headers.delivery_tag = 'header-tag';
+      }),
+    );
+    const c = await collect(broker, ['q'], 10);
+    await waitFor(() => c.got.length === 3);
+    expect(c.got.map((d) => d.deliveryTag).sort()).toEqual([dupTag, escapedTag, plainTag].sort());
+    expect(await raw.hget(key('unacked'), plainTag)).toMatch(/, "", "q"\]$/);
+    expect(JSON.parse((await raw.hget(key('unacked'), dupTag)) as string)).toHaveLength(3);
+    expect((JSON.parse((await raw.hget(key('unacked'), escapedTag)) as string) as unknown[])[2]).toBe('q\u00e9');
+    await waitFor(async () => (await raw.llen(key('_celeriac.dead.q'))) === 1);
+    const dead = JSON.parse((await raw.lindex(key('_celeriac.dead.q'), 0)) as string) as { reason: string };
+    expect(dead.reason).toMatch(/delivery_tag/);
+    expect(await raw.hexists(key('unacked'), 'header-tag')).toBe(0);
+    await Promise.all(c.got.map((d) => d.ack()));
   });
 
   it('restores a dead consumer’s message to the front, marked redelivered, under unacked_mutex', async () => {

@@ -50,6 +50,8 @@ export class RedisKeyValueStore implements KeyValueStore {
   private subscriber: Redis | null = null;
   private readonly listeners = new Map<string, Set<Listener>>();
   private closed = false;
+  /** `onChange` announces a (spurious) change once SUBSCRIBE is confirmed; see KeyValueStore. */
+  readonly notifiesWhenSubscribed = true;
 
   constructor(private readonly options: RedisStoreOptions) {
     const client = this.open('main');
@@ -131,11 +133,14 @@ export class RedisKeyValueStore implements KeyValueStore {
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
       const subscriber = this.subscriberConnection();
-      // Once the subscription is live, announce a (spurious) change: a result written between the
-      // caller's first read and the SUBSCRIBE would otherwise never be seen.
+      // Once the subscription is live, announce a (spurious) change: the waiters' read then covers
+      // a result written before the SUBSCRIBE, which no message would bring.
       subscriber.subscribe(channel).then(
         () => this.notify(channel),
-        (err: Error) => this.options.onError?.('subscribing to a result channel failed', err),
+        (err: Error) => {
+          this.options.onError?.('subscribing to a result channel failed', err);
+          this.notify(channel); // waiters read at least once (they skipped their own first read)
+        },
       );
     } else {
       queueMicrotask(() => entry());

@@ -57,6 +57,13 @@ export class RedisChannel implements ChannelOps {
   private readonly fanout: RedisFanout;
   private readonly restorer: UnackedRestorer;
   private readonly held = new Map<string, Held>();
+  /** Deliveries handed out before their unacked record landed: tag -> the tag it was recorded under. */
+  private readonly recording = new Map<string, Promise<string>>();
+  /** Per consumer (by its abort signal): what the record script of its last BRPOP took along. */
+  private readonly followers = new Map<AbortSignal, Promise<ReservedMessage[]>>();
+  private readonly watched = new WeakSet<AbortSignal>();
+  /** Of those, the ones recorded under another tag (a duplicate envelope), until settled. */
+  private readonly renamed = new Map<string, string>();
   /** Acks of one tick go to Redis as one script call. */
   private readonly acks = new Batcher<string>((tags) => this.ackMany(tags).then(() => undefined), 4000);
   /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
@@ -120,8 +127,20 @@ export class RedisChannel implements ChannelOps {
     const keys = [this.layout.unacked, this.layout.unackedIndex];
     for (const { list, queue } of order) keys.push(list, this.layout.deadLetterKey(queue));
     const queueOf = new Map(order.map(({ list, queue }) => [list, queue]));
-    const first = await this.take(keys, max, 0, '', queueOf);
-    if (first.length > 0 || waitMs <= 0) return first;
+    const pending = this.followers.get(signal);
+    let listsEmpty = false;
+    if (pending) {
+      // What the last BRPOP's record script took along: hand it out, or, if it found the lists
+      // empty, block right away instead of asking again.
+      this.followers.delete(signal);
+      const taken = await this.onlyFor(new Set(queues), await pending);
+      if (taken.length > 0) return taken;
+      listsEmpty = true;
+    }
+    if (!listsEmpty) {
+      const first = await this.take(keys, max, 0, '', queueOf);
+      if (first.length > 0 || waitMs <= 0) return first;
+    } else if (waitMs <= 0) return [];
     const timeoutSeconds = Math.min(waitMs / 1000, this.options.pollingInterval);
     const popped = await this.blocking.brpop(
       order.map((o) => o.list),
@@ -131,6 +150,8 @@ export class RedisChannel implements ChannelOps {
     if (!popped) return [];
     const [list, payload] = popped;
     const pair = order.findIndex((o) => o.list === list) + 1;
+    const direct = this.dispatchBeforeRecorded(keys, max, pair, list, payload, queueOf, signal);
+    if (direct) return [direct];
     try {
       return await this.take(keys, max, pair, payload, queueOf);
     } catch (err) {
@@ -142,7 +163,101 @@ export class RedisChannel implements ChannelOps {
     }
   }
 
+  /**
+   * A message BRPOP woke us for is handed out at once, while the script recording it as unacked is
+   * still on its way: an idle worker's latency is one round trip shorter. Settling it (ack, requeue,
+   * ...) waits for that record, so the two can never cross, and the record's real tag is used (it
+   * differs when a duplicate of the envelope is already held). Kombu itself pops before it records;
+   * a failed record is logged, and the message, already running, is not pushed back (it would run
+   * twice). Null when the envelope must take the ordinary path (malformed, or its tag held here).
+   */
+  private dispatchBeforeRecorded(
+    keys: string[],
+    max: number,
+    pair: number,
+    list: string,
+    payload: string,
+    queueOf: Map<string, string>,
+    signal: AbortSignal,
+  ): ReservedMessage | null {
+    const queue = queueOf.get(list) ?? list;
+    let message: ReservedMessage;
+    try {
+      message = reserved('', queue, payload);
+    } catch {
+      return null; // malformed: the script dead-letters it
+    }
+    const tag = message.message.properties.delivery_tag;
+    if (typeof tag !== 'string' || tag === '' || this.held.has(tag) || this.recording.has(tag) || this.renamed.has(tag)) return null;
+    message.tag = tag;
+    this.held.set(tag, { list, queue, payload });
+    // The same script also takes up to `max - 1` more messages: the consumer's next reserve gets
+    // them (or learns the lists were empty) without another call.
+    const flat = this.client.celeriacReserve(keys.length, ...keys, Math.max(1, max), pair, payload, Date.now() / 1000);
+    const recorded = flat.then(
+      (reply) => {
+        const actual = (reply[1] as string | undefined) || tag;
+        if (actual !== tag) {
+          const held = this.held.get(tag);
+          this.held.delete(tag);
+          if (held) this.held.set(actual, held);
+          this.renamed.set(tag, actual);
+        }
+        return actual;
+      },
+      (err: unknown) => {
+        this.options.logger?.error('broker: a message taken by BRPOP could not be recorded as unacked; it runs unrecorded', { err, list });
+        return tag;
+      },
+    );
+    this.recording.set(tag, recorded);
+    void recorded.then(() => this.recording.delete(tag));
+    const followers = flat.then(
+      (reply) => this.adoptTaken(reply.slice(3), queueOf),
+      () => [] as ReservedMessage[],
+    );
+    this.followers.set(signal, followers);
+    // A consumer cancelled before it asked again: its followers go back to their lists.
+    if (!this.watched.has(signal)) {
+      this.watched.add(signal);
+      signal.addEventListener('abort', () => void this.returnFollowers(signal), { once: true });
+    }
+    return message;
+  }
+
+  /** Messages for other queues than the asking consumer's go back (another consumer's BRPOP took them). */
+  private async onlyFor(queues: Set<string>, taken: ReservedMessage[]): Promise<ReservedMessage[]> {
+    const out: ReservedMessage[] = [];
+    for (const message of taken) {
+      if (queues.has(message.queue)) out.push(message);
+      else await this.requeue(message.tag).catch((err: unknown) => this.options.logger?.error('broker: could not return a message', { err, deliveryTag: message.tag }));
+    }
+    return out;
+  }
+
+  private async returnFollowers(signal: AbortSignal): Promise<void> {
+    const pending = this.followers.get(signal);
+    if (!pending) return;
+    this.followers.delete(signal);
+    for (const message of await pending) {
+      await this.requeue(message.tag).catch((err: unknown) => this.options.logger?.error('broker: could not return a message', { err, deliveryTag: message.tag }));
+    }
+  }
+
+  /** The tag a delivery is recorded under, once its record (if one is in flight) has landed. */
+  private async recordedTag(tag: string, settling: boolean): Promise<string> {
+    const real = (await this.recording.get(tag)) ?? this.renamed.get(tag) ?? tag;
+    if (settling) this.renamed.delete(tag);
+    return real;
+  }
+
+  /** Whether `tag` may still be waiting for, or known under another name after, its record. */
+  private provisional(tag: string): boolean {
+    return this.recording.has(tag) || this.renamed.has(tag);
+  }
+
   ack(tag: string): Promise<void> {
+    if (this.provisional(tag)) return this.recordedTag(tag, true).then((real) => this.ack(real));
     this.held.delete(tag);
     return this.acks.add(tag);
   }
@@ -152,6 +267,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async requeue(tag: string): Promise<void> {
+    if (this.provisional(tag)) return this.requeue(await this.recordedTag(tag, true));
     const held = this.held.get(tag);
     if (!held) return;
     const keys = [this.layout.unacked, this.layout.unackedIndex, held.list];
@@ -160,6 +276,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async deadLetter(tag: string, reason: string): Promise<void> {
+    if (this.provisional(tag)) return this.deadLetter(await this.recordedTag(tag, true), reason);
     const held = this.held.get(tag);
     const queue = held?.queue ?? 'unknown';
     const { unacked, unackedIndex } = this.layout;
@@ -168,6 +285,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async defer(tag: string, when: Date): Promise<void> {
+    if (this.provisional(tag)) return this.defer(await this.recordedTag(tag, true), when);
     // Restorable exactly when due, by us or by a Python worker's restore_visible.
     const score = when.getTime() / 1000 - this.options.visibilityTimeout;
     await this.client.zadd(this.layout.unackedIndex, 'XX', score, tag);
@@ -176,6 +294,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async extend(tag: string, seconds: number): Promise<void> {
+    if (this.provisional(tag)) return this.extend(await this.recordedTag(tag, false), seconds);
     const score = Date.now() / 1000 + seconds - this.options.visibilityTimeout;
     await this.client.zadd(this.layout.unackedIndex, 'XX', score, tag);
   }
@@ -240,6 +359,7 @@ export class RedisChannel implements ChannelOps {
     if (this.closed) return;
     this.closed = true;
     if (this.healthTimer) clearInterval(this.healthTimer);
+    for (const signal of [...this.followers.keys()]) await this.returnFollowers(signal);
     await this.restorer.stop();
     await this.blocking.close();
     await this.fanout.close();
@@ -248,6 +368,11 @@ export class RedisChannel implements ChannelOps {
 
   private async take(keys: string[], max: number, pair: number, payload: string, queueOf: Map<string, string>): Promise<ReservedMessage[]> {
     const flat = await this.client.celeriacReserve(keys.length, ...keys, max, pair, payload, Date.now() / 1000);
+    return this.adoptTaken(flat, queueOf);
+  }
+
+  /** The script's `{list, tag, payload, ...}` reply as reservations (malformed ones dead-lettered). */
+  private async adoptTaken(flat: string[], queueOf: Map<string, string>): Promise<ReservedMessage[]> {
     const out: ReservedMessage[] = [];
     for (let i = 0; i + 2 < flat.length; i += 3) {
       const list = flat[i] as string;
@@ -260,7 +385,14 @@ export class RedisChannel implements ChannelOps {
       }
       this.held.set(tag, { list, queue, payload: raw });
       try {
-        out.push(reserved(tag, queue, raw));
+        const message = reserved(tag, queue, raw);
+        // The script found the tag by plain search; it must be the one in properties (or that tag
+        // with the script's '#' suffix for a duplicate), else the envelope is not kombu's.
+        const own = message.message.properties.delivery_tag;
+        if (typeof own !== 'string' || (tag !== own && !tag.startsWith(`${own}#`))) {
+          throw new Error('properties.delivery_tag is missing or not the envelope\'s only delivery_tag');
+        }
+        out.push(message);
       } catch (err) {
         const reason = `malformed envelope: ${(err as Error).message}`;
         this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason });

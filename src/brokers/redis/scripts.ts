@@ -24,19 +24,50 @@ local unacked, index = KEYS[1], KEYS[2]
 local max = tonumber(ARGV[1])
 local now = tonumber(ARGV[4])
 local out, taken = {}, 0
-local function adopt(list, dead, payload)
+-- The JSON string starting at index from (just after its opening quote) and its closing quote's index,
+-- or nil when it has escapes (then the envelope is decoded properly instead).
+local function plain(payload, from)
+  local close = string.find(payload, '"', from, true)
+  if not close then return nil end
+  local text = string.sub(payload, from, close - 1)
+  if string.find(text, '\\\\', 1, true) then return nil end
+  return text, close
+end
+-- Envelopes as kombu and celeriac write them hold one "delivery_tag" and one "delivery_info" of
+-- plain strings: found by plain search, without decoding the JSON (which is most of this script's
+-- cost). Anything else (repeats, escapes, another layout) is decoded with cjson.
+local function quick(payload)
+  local _, at = string.find(payload, '"delivery_tag": "', 1, true)
+  if not at or string.find(payload, '"delivery_tag"', at, true) then return nil end
+  local tag = plain(payload, at + 1)
+  if not tag or tag == '' then return nil end
+  local _, info = string.find(payload, '"delivery_info": {"exchange": "', 1, true)
+  if not info or string.find(payload, '"delivery_info"', info, true) then return nil end
+  local ex, exEnd = plain(payload, info + 1)
+  if not ex or string.sub(payload, exEnd, exEnd + 18) ~= '", "routing_key": "' then return nil end
+  local rk = plain(payload, exEnd + 19)
+  if not rk then return nil end
+  return tag, '"' .. ex .. '"', '"' .. rk .. '"'
+end
+local function decoded(payload)
   local ok, env = pcall(cjson.decode, payload)
   local props = ok and type(env) == 'table' and env.properties
   local tag = type(props) == 'table' and props.delivery_tag
-  if type(tag) ~= 'string' or tag == '' then
+  if type(tag) ~= 'string' or tag == '' then return nil end
+  local info = type(props.delivery_info) == 'table' and props.delivery_info or {}
+  local ex = type(info.exchange) == 'string' and info.exchange or ''
+  local rk = type(info.routing_key) == 'string' and info.routing_key or ''
+  return tag, cjson.encode(ex), cjson.encode(rk)
+end
+local function adopt(list, dead, payload)
+  local tag, ex, rk = quick(payload)
+  if not tag then tag, ex, rk = decoded(payload) end
+  if not tag then
     redis.call('LPUSH', dead, cjson.encode({reason = 'malformed envelope: not JSON with properties.delivery_tag', payload = payload, dead_at = now}))
     out[#out + 1] = list; out[#out + 1] = ''; out[#out + 1] = payload
     return
   end
-  local info = type(props.delivery_info) == 'table' and props.delivery_info or {}
-  local ex = type(info.exchange) == 'string' and info.exchange or ''
-  local rk = type(info.routing_key) == 'string' and info.routing_key or ''
-  local value = '[' .. payload .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
+  local value = '[' .. payload .. ', ' .. ex .. ', ' .. rk .. ']'
   if redis.call('HSETNX', unacked, tag, value) == 0 then
     -- The same envelope delivered twice (a duplicate publish): give this copy its own tag.
     tag = tag .. '#' .. string.format('%.6f', now) .. '.' .. taken

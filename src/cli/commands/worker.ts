@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { ConfigInput } from '../../app/config.js';
 import { CliError } from '../errors.js';
+import { capYoungGeneration, setHeapGrowthPercent } from '../../worker/heap-tuning.js';
 import { appFromOptions, connect, parseNumber, type GlobalOptions } from '../context.js';
 import { resolveAppModule } from '../load-app.js';
 
@@ -19,6 +20,8 @@ interface WorkerFlags {
   softShutdownTimeout?: string;
   withoutRateLimits?: boolean;
   disablePrefetch?: boolean;
+  maxYoungGenerationMb?: string;
+  heapGrowthPercent?: string;
 }
 
 /** Worker flags that are settings, so pool threads and processes get them too. */
@@ -53,6 +56,8 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
     .option('--soft-shutdown-timeout <seconds>', 'on warm shutdown, let running tasks go on this long, then stop them')
     .option('--without-rate-limits', 'ignore every rate limit')
     .option('--disable-prefetch', 'take a message only when a slot is free')
+    .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 4)")
+    .option('--heap-growth-percent <n>', "old generation growth between full GCs, percent of the live heap (0 = V8's default; default from workerHeapGrowthPercent, 50)")
     .action(async (flags: WorkerFlags) => {
       const g = globals();
       const app = await appFromOptions({ ...g, loglevel: flags.loglevel ?? g.loglevel }, settingsFromFlags(flags));
@@ -65,6 +70,9 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
         prefetchMultiplier: parseNumber('--prefetch-multiplier', flags.prefetchMultiplier, { integer: true }),
         hostname: flags.hostname?.replace('%h', (await import('node:os')).hostname()),
       });
+      // This process is the worker's own, so it may tune V8 for it (see heap-tuning.ts).
+      capYoungGeneration(parseNumber('--max-young-generation-mb', flags.maxYoungGenerationMb, { min: 0 }) ?? app.conf.workerMaxYoungGenerationMb);
+      setHeapGrowthPercent(parseNumber('--heap-growth-percent', flags.heapGrowthPercent, { integer: true, min: 0 }) ?? app.conf.workerHeapGrowthPercent);
       await connect(app);
       let signals = 0;
       const onSignal = (signal: NodeJS.Signals) => {
