@@ -80,7 +80,7 @@ export class AsyncResult<R = unknown> {
   get(options?: GetOptions & { propagate?: true }): Promise<R>;
   get(options: GetOptions & { propagate: false }): Promise<R | RemoteTaskError>;
   async get(options: GetOptions = {}): Promise<R | RemoteTaskError> {
-    const meta = this.cached ?? (await (await this.backend()).waitForResult(this.id, { timeout: options.timeout, signal: options.signal }));
+    const meta = this.cached ?? (await this.waitForMeta(options));
     this.cached = meta;
     if (PROPAGATE_STATES.has(meta.status)) {
       const error = errorFromMeta(meta);
@@ -112,6 +112,27 @@ export class AsyncResult<R = unknown> {
 
   toJSON(): string {
     return this.id;
+  }
+
+  /**
+   * Wait on the backend. If its first connection fails (Redis restarting as the wait begins), that
+   * is retried with backoff within the caller's timeout, as reads during the wait already are.
+   */
+  private async waitForMeta(options: GetOptions): Promise<ResultMeta> {
+    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout;
+    for (let attempt = 0; ; attempt++) {
+      let backend;
+      try {
+        backend = await this.backend();
+      } catch (err) {
+        const delayMs = Math.min(2000, 50 * 2 ** attempt);
+        if (err instanceof CeleriacError || options.signal?.aborted || Date.now() + delayMs >= deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        continue;
+      }
+      const timeout = deadline === Infinity ? undefined : Math.max(0, deadline - Date.now());
+      return backend.waitForResult(this.id, { timeout, signal: options.signal });
+    }
   }
 
   private async backend() {
