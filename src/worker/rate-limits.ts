@@ -31,7 +31,16 @@ export class RateLimitGate {
   /** Run `request` now if no limit holds it back, else when its limits allow. */
   admit(request: TaskRequest): void {
     const name = request.name;
-    if (!this.localRate(request) && !this.globalRate(request) && !this.waiting.get(name)?.length) {
+    // The common case, no limit anywhere, is decided without parsing anything.
+    const options = request.task.options;
+    const conf = this.runtime.app.conf;
+    const unlimited =
+      this.localOverrides.size === 0 &&
+      this.globalOverrides.size === 0 &&
+      !options.rateLimit &&
+      !options.globalRateLimit &&
+      !conf.taskDefaultRateLimit;
+    if ((unlimited || (!this.localRate(request) && !this.globalRate(request))) && !this.waiting.get(name)?.length) {
       this.submit(request);
       return;
     }

@@ -48,14 +48,22 @@ export interface TimeLimits {
 }
 
 /** The message's `timelimit` header (a Python client's `time_limit=`), else the task's, else the settings. */
+const NO_LIMITS: TimeLimits = Object.freeze({ soft: null, hard: null });
+
+/** Milliseconds of the first positive candidate, or null. Written out: this runs for every task. */
+function firstMs(a: number | null | undefined, b: number | null | undefined, c: number | null | undefined): number | null {
+  if (typeof a === 'number' && a > 0) return a * 1000;
+  if (typeof b === 'number' && b > 0) return b * 1000;
+  if (typeof c === 'number' && c > 0) return c * 1000;
+  return null;
+}
+
 export function timeLimitsOf(request: TaskRequest, conf: Readonly<Config>): TimeLimits {
-  const [hard, soft] = request.headers.timelimit;
+  const limits = request.headers.timelimit;
   const options = request.task.options;
-  const seconds = (...candidates: (number | null | undefined)[]) => {
-    const value = candidates.find((c) => typeof c === 'number' && c > 0);
-    return value === undefined ? null : (value as number) * 1000;
-  };
-  return { hard: seconds(hard, options.timeLimit, conf.taskTimeLimit), soft: seconds(soft, options.softTimeLimit, conf.taskSoftTimeLimit) };
+  const hard = firstMs(limits[0], options.timeLimit, conf.taskTimeLimit);
+  const soft = firstMs(limits[1], options.softTimeLimit, conf.taskSoftTimeLimit);
+  return hard === null && soft === null ? NO_LIMITS : { hard, soft };
 }
 
 export function toJob(request: TaskRequest, limits: TimeLimits): TaskJob {
