@@ -49,6 +49,12 @@ export class TaskRequest {
     return (this.abortController ??= new AbortController());
   }
 
+  /** Why the task was aborted, or undefined; does not create the controller. */
+  get abortReason(): unknown {
+    const signal = this.abortController?.signal;
+    return signal?.aborted ? signal.reason : undefined;
+  }
+
   get isSettled(): boolean {
     return this.settled;
   }

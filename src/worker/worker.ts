@@ -398,7 +398,7 @@ export class Worker implements WorkerRuntime {
   private finish(request: TaskRequest, outcome: Outcome, acksLate: boolean): Promise<void> | void {
     // A cold shutdown settles the tasks it stopped itself.
     if (this.state === 'cold' || this.state === 'stopped') return;
-    const revoked = request.abort.signal.aborted ? (request.abort.signal.reason as { revoked?: boolean } | undefined) : undefined;
+    const revoked = request.abortReason as { revoked?: boolean } | undefined;
     if (outcome.status === 'FAILURE' && revoked?.revoked) return this.skip(request, { reason: 'terminated', expired: false });
     if (outcome.status === 'FAILURE' && isTaskControl(outcome)) return this.control(request, outcome, acksLate);
     this.logOutcome(request, outcome);

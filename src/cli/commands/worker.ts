@@ -56,7 +56,7 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
     .option('--soft-shutdown-timeout <seconds>', 'on warm shutdown, let running tasks go on this long, then stop them')
     .option('--without-rate-limits', 'ignore every rate limit')
     .option('--disable-prefetch', 'take a message only when a slot is free')
-    .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 4)")
+    .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 16)")
     .option('--heap-growth-percent <n>', "old generation growth between full GCs, percent of the live heap (0 = V8's default; default from workerHeapGrowthPercent, 50)")
     .action(async (flags: WorkerFlags) => {
       const g = globals();
