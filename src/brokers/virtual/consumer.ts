@@ -129,8 +129,11 @@ export class Consumer implements Subscription {
         this.reserving = null;
         failures = 0;
       } catch (err) {
+        const pausedMidReserve = this.reserving?.signal.aborted === true;
         this.reserving = null;
         if (!this.active) break;
+        // A reserve abandoned because the worker paused intake is not a failure.
+        if (pausedMidReserve) continue;
         const retryInMs = Math.min(this.ctx.retryMaxMs, this.ctx.retryInitialMs * 2 ** failures);
         failures++;
         this.ctx.logger?.error('broker: reserving messages failed; retrying', {
