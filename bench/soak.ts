@@ -84,7 +84,7 @@ function report(samples: { done: number; rss: number }[], peak: number, ms: numb
   const lines = [
     `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run soak -- --tasks ${TASKS} --wave ${WAVE} --concurrency ${flags.concurrency}\` on ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GB RAM, Node ${process.version}; load average ${loadavg()[0]!.toFixed(2)} at the end; ${(TASKS / (ms / 1000)).toFixed(0)} tasks/s overall.`,
     '',
-    `One \`celeriac worker -c ${flags.concurrency}\` process (async pool) on Redis, no-op tasks with results stored, sent in waves of ${WAVE}; RSS read from /proc after each wave.`,
+    `One \`celeriac -A bench/celeriac-tasks.ts worker -c ${flags.concurrency}\` process (async pool; the \`.ts\` module loaded through tsx) on Redis, no-op tasks with results stored, sent in waves of ${WAVE}; RSS read from /proc after each wave.`,
     '',
     '| tasks done | worker RSS MB |',
     '| ---: | ---: |',
