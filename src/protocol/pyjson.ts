@@ -60,25 +60,11 @@ function quotedKey(key: string): string {
  * avoids JSON.stringify-then-rescan and per-value allocations.
  */
 function writeFast(value: unknown, depth: number): string {
-  if (value === null || value === undefined) return 'null';
-  switch (typeof value) {
-    case 'string':
-      return PLAIN.test(value) ? `"${value}"` : quote(value);
-    case 'number':
-      if (Number.isInteger(value)) return String(value);
-      if (Number.isNaN(value)) return 'NaN';
-      if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
-      return formatFiniteNumber(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'bigint':
-      return value.toString();
-    case 'function':
-    case 'symbol':
-      return 'null';
-    default:
-      break;
-  }
+  // The two commonest cases first: a plain string needs no escaping, an integer no float format.
+  if (typeof value === 'string' && PLAIN.test(value)) return `"${value}"`;
+  if (typeof value === 'number' && Number.isInteger(value)) return String(value);
+  const scalar = scalarText(value);
+  if (scalar !== undefined) return scalar;
   if (depth > MAX_FAST_DEPTH) throw TOO_DEEP;
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
@@ -108,7 +94,8 @@ function writeFast(value: unknown, depth: number): string {
   return `${out}}`;
 }
 
-function write(value: unknown, seen: Set<object>): string {
+/** Python's text for a value that is not an object or array, or undefined for those. */
+function scalarText(value: unknown): string | undefined {
   if (value === null || value === undefined) return 'null';
   switch (typeof value) {
     case 'string':
@@ -125,8 +112,13 @@ function write(value: unknown, seen: Set<object>): string {
     case 'symbol':
       return 'null';
     default:
-      break;
+      return undefined;
   }
+}
+
+function write(value: unknown, seen: Set<object>): string {
+  const scalar = scalarText(value);
+  if (scalar !== undefined) return scalar;
   const obj = value as { toJSON?: () => unknown };
   if (typeof obj.toJSON === 'function') return write(obj.toJSON(), seen);
   if (seen.has(obj)) throw new TypeError('Circular reference in value to serialize');

@@ -26,14 +26,6 @@ function newSpaceMb(): number {
 const stopGrowth = (): void => setFlagsFromString('--semi-space-growth-factor=1');
 const allowGrowth = (): void => setFlagsFromString('--semi-space-growth-factor=2');
 
-/**
- * Called first thing in a worker process (bin/celeriac.js), before its modules load: loading alone
- * would grow the new space past a small cap, and V8 does not shrink it back under load.
- */
-export function holdYoungGeneration(): void {
-  stopGrowth();
-}
-
 /** Let the new space grow up to `capMb`, then no further (0: no cap). Returns a function that lifts the cap. */
 export function capYoungGeneration(capMb: number): () => void {
   if (!(capMb > 0)) {

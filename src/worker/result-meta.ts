@@ -64,17 +64,7 @@ export const notRegisteredInfo = (name: string): ExceptionInfo => ({
 });
 
 /** The meta source of a running task's context (where no TaskRequest is at hand: a pool worker). */
-export function metaSourceOfContext(context: {
-  id: string;
-  name: string;
-  args: unknown[];
-  kwargs: Record<string, unknown>;
-  groupId: string | null;
-  parentId: string | null;
-  retries: number;
-  hostname: string;
-  deliveryInfo: { routing_key: string };
-}): MetaSource {
+export function metaSourceOfContext(context: Omit<MetaSource, 'queue'> & { deliveryInfo: { routing_key: string } }): MetaSource {
   const { id, name, args, kwargs, groupId, parentId, retries, hostname } = context;
   return { id, name, args, kwargs, groupId, parentId, retries, hostname, queue: context.deliveryInfo.routing_key };
 }

@@ -19,6 +19,7 @@ import { LeaseMiddleware } from './middlewares/leases.js';
 import { ResultMiddleware, resultRequest } from './middlewares/results.js';
 import { RevocationMiddleware } from './middlewares/revocation.js';
 import { hasWorkflow, onTaskFailure } from '../canvas/dispatch.js';
+import { HeldRequests } from './held-requests.js';
 import { MiddlewareHooks } from './hooks.js';
 import { AsyncPool } from './pool.js';
 import { createExecutionPool, timeLimitsOf, toJob } from './pools/create.js';
@@ -488,21 +489,3 @@ export class Worker implements WorkerRuntime {
   }
 }
 
-/** A set of requests that reports every change, so the worker can pause or resume its intake. */
-class HeldRequests extends Set<TaskRequest> {
-  constructor(private readonly onChange: () => void) {
-    super();
-  }
-
-  override add(request: TaskRequest): this {
-    super.add(request);
-    this.onChange?.();
-    return this;
-  }
-
-  override delete(request: TaskRequest): boolean {
-    const deleted = super.delete(request);
-    if (deleted) this.onChange();
-    return deleted;
-  }
-}

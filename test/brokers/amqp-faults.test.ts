@@ -12,7 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
 import type { Worker } from '../../src/worker/worker.js';
 import { AMQP_URL, AmqpTestBrokers, closeConnectionsNamed } from '../helpers/amqp.js';
-import { startWorker, type RunningWorker } from '../helpers/cli.js';
+import { startWorker, type RunningWorker, killWorkers } from '../helpers/cli.js';
 import { waitFor, within } from '../helpers/wait.js';
 
 const cleanup = new AmqpTestBrokers();
@@ -76,12 +76,7 @@ describe('amqp faults: a SIGKILLed worker', () => {
   const dir = mkdtempSync(join(tmpdir(), 'celeriac-amqp-kill-'));
   const workers: RunningWorker[] = [];
   afterEach(async () => {
-    for (const w of workers.splice(0)) {
-      if (w.child.exitCode === null) {
-        w.child.kill('SIGKILL');
-        await w.exited;
-      }
-    }
+    await killWorkers(workers);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

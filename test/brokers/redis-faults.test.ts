@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
 import type { Worker } from '../../src/worker/worker.js';
-import { runCli, startWorker, type RunningWorker } from '../helpers/cli.js';
+import { runCli, startWorker, type RunningWorker, killWorkers } from '../helpers/cli.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -91,12 +91,7 @@ describe('redis faults: a SIGKILLed worker', () => {
   const dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-kill-'));
   const workers: RunningWorker[] = [];
   afterEach(async () => {
-    for (const w of workers.splice(0)) {
-      if (w.child.exitCode === null) {
-        w.child.kill('SIGKILL');
-        await w.exited;
-      }
-    }
+    await killWorkers(workers);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

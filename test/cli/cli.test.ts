@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
-import { ROOT, runCli, startWorker, type RunningWorker } from '../helpers/cli.js';
+import { ROOT, runCli, startWorker, type RunningWorker, killWorkers } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 const APP = 'test/cli/fixtures/tasks.ts';
@@ -26,12 +26,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    if (w.child.exitCode === null) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-  }
+  await killWorkers(workers);
   rmSync(dir, { recursive: true, force: true });
 });
 

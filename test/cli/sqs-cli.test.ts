@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startWorker, type RunningWorker } from '../helpers/cli.js';
+import { ROOT, runCli, startWorker, type RunningWorker, killWorkers } from '../helpers/cli.js';
 import { startSqsEmulator, type SqsEmulator } from '../helpers/sqs-emulator.js';
 
 const APP = 'test/cli/fixtures/tasks.ts';
@@ -23,12 +23,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'celeriac-sqs-cli-'));
 });
 afterEach(async () => {
-  for (const w of workers.splice(0)) {
-    if (w.child.exitCode === null) {
-      w.child.kill('SIGKILL');
-      await w.exited;
-    }
-  }
+  await killWorkers(workers);
 });
 afterAll(async () => {
   await emulator?.stop();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
 import type { AsyncResult } from '../../src/app/result.js';
-import { startWorker, type RunningWorker } from '../helpers/cli.js';
+import { startWorker, type RunningWorker, killWorkers } from '../helpers/cli.js';
 import { waitFor, within } from '../helpers/wait.js';
 
 const APP = 'test/cli/fixtures/pool-tasks.ts';
@@ -43,12 +43,7 @@ describe.each(setups)('worker processes on %s', (_name, makeEnv) => {
   });
 
   afterEach(async () => {
-    for (const w of workers.splice(0)) {
-      if (w.child.exitCode === null) {
-        w.child.kill('SIGKILL');
-        await w.exited;
-      }
-    }
+    await killWorkers(workers);
     await client.close();
     rmSync(dir, { recursive: true, force: true });
   });

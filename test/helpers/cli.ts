@@ -57,3 +57,13 @@ export async function startWorker(args: string[], env: NodeJS.ProcessEnv): Promi
   if (child.exitCode !== null) throw new Error(`worker exited early:\n${logs}`);
   return { child, logs: () => logs, exited };
 }
+
+/** SIGKILL every worker still running and wait for it to exit; empties the list (for afterEach). */
+export async function killWorkers(workers: RunningWorker[]): Promise<void> {
+  for (const w of workers.splice(0)) {
+    if (w.child.exitCode === null) {
+      w.child.kill('SIGKILL');
+      await w.exited;
+    }
+  }
+}

@@ -2,10 +2,10 @@
  * The AMQP broker's transport options (`broker_transport_options`), validated at startup and naming the
  * option on error. Names are camelCase; kombu's snake_case spellings are accepted too.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigurationError } from '../../errors.js';
+import { tlsFromKombuKeys } from '../../utils/tls.js';
 import { redactUrl } from '../../utils/url.js';
 import { optionKey, readOption, readSeconds, type BrokerLogger } from '../virtual/options.js';
 import { parseAmqpUrls, type AmqpEndpoint } from './url.js';
@@ -164,8 +164,6 @@ function readBool(opts: Record<string, unknown> | undefined, name: string, fallb
   return value;
 }
 
-const CERT_REQS: Record<string, boolean> = { required: true, cert_required: true, optional: false, cert_optional: false, none: false, cert_none: false };
-
 /** TLS for amqps:// from the `ssl` option (kombu's `broker_use_ssl` keys) or the URL query. */
 function tlsOptions(endpoints: AmqpEndpoint[], opts: Record<string, unknown> | undefined): TlsOptions | undefined {
   if (!endpoints.some((e) => e.protocol === 'amqps')) return undefined;
@@ -176,28 +174,10 @@ function tlsOptions(endpoints: AmqpEndpoint[], opts: Record<string, unknown> | u
     const v = query?.get(name) ?? fromOption[name];
     return typeof v === 'string' ? v : undefined;
   };
-  const tls: TlsOptions = {};
-  const reqs = get('cert_reqs') ?? get('ssl_cert_reqs');
-  if (reqs !== undefined) {
-    const verify = CERT_REQS[reqs.toLowerCase()];
-    if (verify === undefined) throw new ConfigurationError(`${SETTING}.ssl.cert_reqs`, `must be required, optional or none, got ${reqs}`);
-    tls.rejectUnauthorized = verify;
-  }
-  const file = (name: string): Buffer | undefined => {
-    const path = get(name) ?? get(`ssl_${name}`);
-    if (path === undefined) return undefined;
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigurationError(`${SETTING}.ssl.${name}`, `cannot read ${path}: ${(err as Error).message}`);
-    }
-  };
-  const ca = file('ca_certs');
-  const cert = file('certfile');
-  const key = file('keyfile');
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
+  const tls = tlsFromKombuKeys(
+    (key) => get(key) ?? get(`ssl_${key}`),
+    (key) => `${SETTING}.ssl.${key}`,
+  );
   const serverName = get('server_hostname');
   if (serverName) tls.servername = serverName;
   return tls;

@@ -7,10 +7,10 @@
  *   sentinel://[:pass@]h1:26379;sentinel://h2:26380  (+ the `masterName` transport option)
  * Bad URLs and options fail here, naming the setting, before any connection is made.
  */
-import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigurationError } from '../../errors.js';
+import { tlsFromKombuKeys } from '../../utils/tls.js';
 import { redactUrl, urlScheme } from '../../utils/url.js';
 import { optionKey, readOption, readSeconds } from '../virtual/options.js';
 
@@ -146,15 +146,6 @@ function sentinelSpec(
   return { db, redactedUrl, options };
 }
 
-const CERT_REQS: Record<string, boolean> = {
-  required: true,
-  cert_required: true,
-  optional: false,
-  cert_optional: false,
-  none: false,
-  cert_none: false,
-};
-
 /** kombu's `ssl_cert_reqs` / `ssl_ca_certs` / `ssl_certfile` / `ssl_keyfile`, from the query or an `ssl` option. */
 function tlsOptions(
   scheme: string,
@@ -169,35 +160,16 @@ function tlsOptions(
     if (sslQuery.length > 0) throw new ConfigurationError(setting, `SSL parameters (${sslQuery.join(', ')}) need a rediss:// URL`);
     return undefined;
   }
-  const get = (name: string): string | null => {
+  const get = (name: string): string | undefined => {
     const fromObj = fromOption && typeof fromOption === 'object' ? (fromOption as Record<string, unknown>)[name] : undefined;
-    return query.get(name) ?? (typeof fromObj === 'string' ? fromObj : null);
+    return query.get(name) ?? (typeof fromObj === 'string' ? fromObj : undefined);
   };
-  const tls: TlsOptions = {};
-  const reqs = get('ssl_cert_reqs');
-  if (reqs !== null) {
-    const verify = CERT_REQS[reqs.toLowerCase()];
-    if (verify === undefined) throw new ConfigurationError(setting, `ssl_cert_reqs must be required, optional or none, got ${reqs}`);
-    tls.rejectUnauthorized = verify;
-  } else {
-    // kombu's broker default for a bare rediss:// (it warns about it); say it once in the docs.
-    tls.rejectUnauthorized = false;
-  }
-  const file = (name: string): Buffer | undefined => {
-    const path = get(name);
-    if (path === null) return undefined;
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new ConfigurationError(`${optionsSetting}.${name}`, `cannot read ${path}: ${(err as Error).message}`);
-    }
-  };
-  const ca = file('ssl_ca_certs');
-  const cert = file('ssl_certfile');
-  const key = file('ssl_keyfile');
-  if (ca) tls.ca = ca;
-  if (cert) tls.cert = cert;
-  if (key) tls.key = key;
+  const tls = tlsFromKombuKeys(
+    (key) => get(`ssl_${key}`),
+    (key) => (key === 'cert_reqs' ? setting : `${optionsSetting}.ssl_${key}`),
+  );
+  // kombu's broker default for a bare rediss:// (it warns about it); docs/redis.md says so.
+  tls.rejectUnauthorized ??= false;
   return tls;
 }
 

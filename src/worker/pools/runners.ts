@@ -40,15 +40,23 @@ function startThread(entry: { path: string; execArgv: string[] }): ThreadWorker 
   return new ThreadWorker(bootstrap, { eval: true });
 }
 
+/** Exit listeners called once, however many ways the end is reported (error, then exit). */
+function exitOnce(): { exit: (reason: string) => void; onExit: (listener: (reason: string) => void) => void } {
+  let exited = false;
+  const listeners: ((reason: string) => void)[] = [];
+  return {
+    exit: (reason) => {
+      if (exited) return;
+      exited = true;
+      for (const listener of listeners) listener(reason);
+    },
+    onExit: (listener) => void listeners.push(listener),
+  };
+}
+
 export function spawnThreadRunner(): Runner {
   const thread = startThread(childEntry());
-  let exited = false;
-  const exitListeners: ((reason: string) => void)[] = [];
-  const exit = (reason: string) => {
-    if (exited) return;
-    exited = true;
-    for (const listener of exitListeners) listener(reason);
-  };
+  const { exit, onExit } = exitOnce();
   thread.on('error', (err) => exit(`thread crashed: ${err.message}`));
   thread.on('exit', (code) => exit(`thread exited with code ${code}`));
   return {
@@ -56,7 +64,7 @@ export function spawnThreadRunner(): Runner {
     post: (message) => thread.postMessage(message),
     kill: () => void thread.terminate(),
     onMessage: (listener) => thread.on('message', listener),
-    onExit: (listener) => exitListeners.push(listener),
+    onExit,
   };
 }
 
@@ -67,13 +75,7 @@ export function spawnProcessRunner(): Runner {
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  let exited = false;
-  const exitListeners: ((reason: string) => void)[] = [];
-  const exit = (reason: string) => {
-    if (exited) return;
-    exited = true;
-    for (const listener of exitListeners) listener(reason);
-  };
+  const { exit, onExit } = exitOnce();
   child.on('error', (err) => exit(`child process failed: ${err.message}`));
   child.on('exit', (code, signal) => exit(signal ? `child process exited by signal ${signal}` : `child process exited with code ${code}`));
   return {
@@ -83,6 +85,6 @@ export function spawnProcessRunner(): Runner {
     },
     kill: (signal = 'SIGKILL') => void child.kill(signal),
     onMessage: (listener) => child.on('message', (message) => listener(message as ChildMessage)),
-    onExit: (listener) => exitListeners.push(listener),
+    onExit,
   };
 }
