@@ -16,6 +16,7 @@ import { Worker, type WorkerOptions } from '../worker/worker.js';
 import { applyConfig, configFromEnv, defaultConfig, type Config, type ConfigInput } from './config.js';
 import type { ApplyOptions } from './publish.js';
 import { publishTask } from './publish.js';
+import { currentTask } from './context.js';
 import { AsyncResult } from './result.js';
 import { Router } from './routing.js';
 import { Task, type TaskFunction, type TaskOptions } from './task.js';
@@ -36,6 +37,8 @@ export class Celery {
   private logger: Logger | null = null;
   private readonly brokerConnection = new OpenOnce(() => this.openBroker());
   private readonly backendConnection = new OpenOnce(() => this.openBackend());
+  /** Workers of this app running in this process (set by the worker; see `onTaskCall`). */
+  workersRunning = 0;
   private readonly declaredQueues = new Set<string>();
 
   constructor(
@@ -151,6 +154,16 @@ export class Celery {
    */
   async prepareReplies(): Promise<void> {
     if (backendUsesReplyQueue(this.config.resultBackend)) await this.connectBackend();
+  }
+
+  /**
+   * A task of this client is about to be sent: let an open result backend start listening for its
+   * result (Celery's `on_task_call`). Not in a process running a worker, nor inside a task, where
+   * Celery skips it too (`task_join_will_block`): a worker sending chain steps waits on none of them.
+   */
+  onTaskCall(taskId: string): void {
+    if (this.workersRunning > 0 || currentTask()) return;
+    this.backendConnection.peek()?.onTaskCall?.(taskId);
   }
 
   /** Declare a queue once per app (Celery's `task_create_missing_queues`). */

@@ -35,13 +35,27 @@ export interface TaskContext {
   headers: Record<string, unknown>;
 }
 
-const storage = new AsyncLocalStorage<TaskContext>();
+/**
+ * What runs a task can hand over instead of a built context: the context is then made only if the
+ * task (or something it calls) asks for it. Most tasks never do, and building one costs every task.
+ */
+export interface TaskContextSource {
+  context(): TaskContext;
+}
+
+const storage = new AsyncLocalStorage<TaskContext | TaskContextSource>();
+
+function isSource(value: TaskContext | TaskContextSource): value is TaskContextSource {
+  return typeof (value as Partial<TaskContextSource>).context === 'function';
+}
 
 /** The context of the running task, or undefined outside a task. */
 export function currentTask(): TaskContext | undefined {
-  return storage.getStore();
+  const store = storage.getStore();
+  if (store === undefined) return undefined;
+  return isSource(store) ? store.context() : store;
 }
 
-export function runWithTaskContext<T>(context: TaskContext, fn: () => T): T {
+export function runWithTaskContext<T>(context: TaskContext | TaskContextSource, fn: () => T): T {
   return storage.run(context, fn);
 }

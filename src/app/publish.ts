@@ -93,7 +93,10 @@ export async function publishTask(
   defaults: TaskPublishDefaults = {},
 ): Promise<PublishedTask> {
   const prepared = prepareTask(app, name, args, kwargs, options, defaults);
-  if (!prepared.ignoreResult) await app.prepareReplies();
+  if (!prepared.ignoreResult) {
+    await app.prepareReplies();
+    app.onTaskCall(prepared.id);
+  }
   const { message, exchange, routingKey, priority } = prepared;
   // Connecting is part of what is retried: a broker that is down at the first call is retried too.
   const send = async () => {

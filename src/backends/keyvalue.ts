@@ -29,6 +29,8 @@ export interface KeyValueStore {
    * function. Stores that cannot notify omit this and are polled.
    */
   onChange?(key: string, listener: (value?: string) => void): () => void;
+  /** Start listening for `key` ahead of any waiter (see `ResultBackend.onTaskCall`). */
+  watch?(key: string): void;
   /**
    * True when `onChange` itself calls the listener once the subscription is live (Redis: after
    * SUBSCRIBE is confirmed), so the waiter's one read then covers results written before it.
@@ -158,6 +160,11 @@ export class KeyValueResultBackend implements ResultBackend {
   getStore(): Promise<KeyValueStore> {
     if (this.closed) return Promise.reject(new CeleriacError(`result backend ${this.url} is closed`));
     return this.store.get();
+  }
+
+  onTaskCall(taskId: string): void {
+    // Only with the store already open: a call never waits for the result store.
+    if (!this.closed) this.store.peek()?.watch?.(taskKey(taskId));
   }
 
   storeResult(meta: ResultMeta): Promise<void> {

@@ -90,6 +90,11 @@ export interface ResultBackend {
    * sender wants the result (used by rpc://; stores ignore it).
    */
   storeResult(meta: ResultMeta, request?: ResultRequest): Promise<void>;
+  /**
+   * A task is being sent by this client (Celery's `on_task_call`): a backend that pushes results
+   * may start listening for it now, so a later wait is already subscribed. Never waits.
+   */
+  onTaskCall?(taskId: string): void;
   /** The stored meta, or `{status: 'PENDING', result: null, …}` for an unknown id. */
   getTaskMeta(taskId: string): Promise<ResultMeta>;
   /**

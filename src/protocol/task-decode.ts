@@ -49,7 +49,8 @@ function fromV2(msg: TransportMessage, headers: Record<string, unknown>, payload
     protocol: 2,
     headers: normalizeHeaders(headers, checked, headers),
     properties: msg.properties,
-    ...checked,
+    args: checked.args,
+    kwargs: checked.kwargs,
     embed: normalizeEmbed(embed),
   };
 }
@@ -152,10 +153,10 @@ function normalizeHeaders(
     stamped_headers: stampedHeaders(src.stamped_headers),
     stamps: optionalRecord(src.stamps, 'stamps') ?? {},
   };
-  for (const [key, value] of Object.entries(extra)) {
-    if (!Object.hasOwn(headers, key)) {
-      Object.defineProperty(headers, key, { value, enumerable: true, writable: true, configurable: true });
-    }
+  // for-in, not Object.entries: this runs for every message, and entries allocates a pair per key.
+  for (const key in extra) {
+    if (!Object.hasOwn(extra, key) || Object.hasOwn(headers, key)) continue;
+    Object.defineProperty(headers, key, { value: extra[key], enumerable: true, writable: true, configurable: true });
   }
   return headers;
 }

@@ -3,14 +3,14 @@
  * the registered task, and the abort controller that time limits and revocation use.
  */
 import type { DeliveryInfo, Delivery } from '../brokers/types.js';
-import type { TaskContext } from '../app/context.js';
+import type { TaskContext, TaskContextSource } from '../app/context.js';
 import type { Task } from '../app/task.js';
 import type { DecodedTaskMessage, TaskEmbed } from '../protocol/types.js';
 import { parseIsoDate } from '../protocol/message.js';
 import type { MetaSource } from './result-meta.js';
 import { storeTaskState } from './task-state.js';
 
-export class TaskRequest {
+export class TaskRequest implements TaskContextSource {
   readonly id: string;
   readonly name: string;
   readonly args: unknown[];
@@ -22,6 +22,7 @@ export class TaskRequest {
   private abortController: AbortController | null = null;
   startedAt: number | null = null;
   private settled = false;
+  private builtContext: TaskContext | null = null;
 
   constructor(
     readonly message: DecodedTaskMessage,
@@ -63,8 +64,9 @@ export class TaskRequest {
     return this.delivery.deliveryInfo;
   }
 
-  async ack(): Promise<void> {
-    if (this.settle()) await this.delivery.ack();
+  // Not async: an async function costs a promise of its own per task.
+  ack(): Promise<void> {
+    return this.settle() ? this.delivery.ack() : SETTLED;
   }
 
   async reject(requeue: boolean, reason?: string): Promise<void> {
@@ -92,7 +94,12 @@ export class TaskRequest {
     return true;
   }
 
+  /** The task's context, made on first use (see `TaskContextSource`) and then kept. */
   context(): TaskContext {
+    return (this.builtContext ??= this.buildContext());
+  }
+
+  private buildContext(): TaskContext {
     const h = this.message.headers;
     const properties = this.message.properties;
     // The signal and the custom headers are own getters, built only when read: most tasks never
@@ -134,6 +141,8 @@ export class TaskRequest {
     return metaSourceOf(this.message, this.delivery, this.hostname);
   }
 }
+
+const SETTLED = Promise.resolve();
 
 export function metaSourceOf(message: DecodedTaskMessage, delivery: Delivery, hostname: string): MetaSource {
   const h = message.headers;

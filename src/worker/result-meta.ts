@@ -4,7 +4,7 @@
  */
 import type { ExceptionInfo, ResultMeta, TaskState } from '../backends/types.js';
 import { READY_STATES } from '../backends/types.js';
-import { formatIsoUtc } from '../protocol/message.js';
+import { nowIsoUtc } from '../protocol/dates.js';
 
 export interface MetaSource {
   id: string;
@@ -35,7 +35,7 @@ export function buildResultMeta(
     result,
     traceback,
     children: [],
-    date_done: READY_STATES.has(status) ? formatIsoUtc(new Date()) : null,
+    date_done: READY_STATES.has(status) ? nowIsoUtc() : null,
   } as Omit<ResultMeta, 'task_id'> as ResultMeta;
   if (source.groupId) meta.group_id = source.groupId;
   if (source.parentId) meta.parent_id = source.parentId;

@@ -11,7 +11,7 @@ export function traceRequest(request: TaskRequest): Outcome | Promise<Outcome> {
   const started = performance.now();
   let value: unknown;
   try {
-    value = runWithTaskContext(request.context(), () => request.task.callWith(request.args, request.kwargs));
+    value = runWithTaskContext(request, () => request.task.callWith(request.args, request.kwargs));
   } catch (error) {
     return { status: 'FAILURE', error, runtimeMs: performance.now() - started };
   }

@@ -73,6 +73,8 @@ export class Worker implements WorkerRuntime {
   private readonly held = new HeldRequests(() => this.updateIntake());
   private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
   private readonly hooks: MiddlewareHooks;
+  /** The early acks sent in the current batch (see `ackEarly`). */
+  private earlyAcks: { sent: Promise<void>; ids: string[] } | null = null;
 
   constructor(
     readonly app: Celery,
@@ -149,15 +151,22 @@ export class Worker implements WorkerRuntime {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`worker cannot start from state ${this.state}`);
     this.state = 'starting';
-    this.brokerRef = await this.app.connectBroker();
-    this.backendRef = await this.app.connectBackend();
-    for (const queue of this.queues) await this.app.ensureQueue(queue);
-    this.hooks.refresh();
-    this.executionPool = createExecutionPool(this.app, this.poolKind, this.concurrency, this.appModule);
-    await this.executionPool.start();
-    for (const mw of this.middlewares) await mw.start?.(this);
-    const prefetch = this.prefetchFor(this.concurrency);
-    this.subscription = await this.broker.consume(this.queues, (delivery) => this.receive(delivery), { prefetch });
+    this.app.workersRunning++;
+    let prefetch: number;
+    try {
+      this.brokerRef = await this.app.connectBroker();
+      this.backendRef = await this.app.connectBackend();
+      for (const queue of this.queues) await this.app.ensureQueue(queue);
+      this.hooks.refresh();
+      this.executionPool = createExecutionPool(this.app, this.poolKind, this.concurrency, this.appModule);
+      await this.executionPool.start();
+      for (const mw of this.middlewares) await mw.start?.(this);
+      prefetch = this.prefetchFor(this.concurrency);
+      this.subscription = await this.broker.consume(this.queues, (delivery) => this.receive(delivery), { prefetch });
+    } catch (err) {
+      this.app.workersRunning--;
+      throw err;
+    }
     this.state = 'running';
     this.log.info(
       { hostname: this.hostname, queues: this.queues, pool: this.poolKind, concurrency: this.concurrency, prefetch, broker: this.broker.url, tasks: this.app.taskNames },
@@ -188,6 +197,7 @@ export class Worker implements WorkerRuntime {
     await this.rateLimits.close();
     await this.stopMiddlewares();
     this.state = 'stopped';
+    this.app.workersRunning--;
     this.log.info({ hostname: this.hostname, ...this.counters }, 'worker stopped');
   }
 
@@ -220,6 +230,7 @@ export class Worker implements WorkerRuntime {
     await this.rateLimits.close();
     await this.stopMiddlewares();
     this.state = 'stopped';
+    this.app.workersRunning--;
     this.log.warn({ hostname: this.hostname, returned: unstarted.length, stopped: running.length }, 'worker terminated (cold shutdown)');
   }
 
@@ -377,7 +388,7 @@ export class Worker implements WorkerRuntime {
     const acksLate = request.task.options.acksLate ?? this.app.conf.taskAcksLate;
     // Early ack is sent before the task runs, as Celery's, but not waited for: the round trip would
     // add to every task's latency. A failed ack only means a possible redelivery; it is logged.
-    if (!acksLate) request.ack().catch(this.onEarlyAckFailure(request));
+    if (!acksLate) this.ackEarly(request);
     request.startedAt = Date.now();
     // Hooks and the task itself are awaited only when they return a promise.
     const before = this.hooks.runEach('beforeExecute', (mw) => mw.beforeExecute!(request));
@@ -449,8 +460,24 @@ export class Worker implements WorkerRuntime {
     await this.settleAfter(request, result.outcome, acksLate);
   }
 
-  private onEarlyAckFailure(request: TaskRequest): (err: unknown) => void {
-    return (err) => this.log.warn({ id: request.id, err: (err as Error).message }, 'early ack failed');
+  /**
+   * Send an early ack without waiting for it. Brokers that batch acks hand the whole batch one
+   * promise; failures are then logged once per batch, naming its tasks, rather than through a
+   * handler per task. A failed ack only means a possible redelivery.
+   */
+  private ackEarly(request: TaskRequest): void {
+    const sent = request.ack();
+    const batch = this.earlyAcks;
+    if (batch?.sent === sent) {
+      batch.ids.push(request.id);
+      return;
+    }
+    const ids = [request.id];
+    this.earlyAcks = { sent, ids };
+    sent.catch((err: unknown) => {
+      const shown = ids.length > 20 ? [...ids.slice(0, 20), `... ${ids.length - 20} more`] : ids;
+      this.log.warn({ ids: shown, err: (err as Error).message }, 'early ack failed');
+    });
   }
 
   private logOutcome(request: TaskRequest, outcome: Outcome): void {

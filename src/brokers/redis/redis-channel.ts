@@ -62,10 +62,13 @@ export class RedisChannel implements ChannelOps {
   /** Per consumer (by its abort signal): what the record script of its last BRPOP took along. */
   private readonly followers = new Map<AbortSignal, Promise<ReservedMessage[]>>();
   private readonly watched = new WeakSet<AbortSignal>();
+  /** Of those, the ones whose record has not been sent yet, and those acked before it was. */
+  private readonly unrecorded = new Set<string>();
+  private readonly ackedUnrecorded = new Set<string>();
   /** Of those, the ones recorded under another tag (a duplicate envelope), until settled. */
   private readonly renamed = new Map<string, string>();
   /** Acks of one tick go to Redis as one script call. */
-  private readonly acks = new Batcher<string>((tags) => this.ackMany(tags).then(() => undefined), 4000);
+  private readonly acks = new Batcher<string>((tags) => this.ackScript(tags).then(() => undefined), 4000);
   /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
   private readonly bindings = new Map<string, Set<string>>();
   private readonly healthTimer: NodeJS.Timeout | null = null;
@@ -164,12 +167,15 @@ export class RedisChannel implements ChannelOps {
   }
 
   /**
-   * A message BRPOP woke us for is handed out at once, while the script recording it as unacked is
-   * still on its way: an idle worker's latency is one round trip shorter. Settling it (ack, requeue,
-   * ...) waits for that record, so the two can never cross, and the record's real tag is used (it
-   * differs when a duplicate of the envelope is already held). Kombu itself pops before it records;
-   * a failed record is logged, and the message, already running, is not pushed back (it would run
-   * twice). Null when the envelope must take the ordinary path (malformed, or its tag held here).
+   * A message BRPOP woke us for is handed out at once, and the script recording it as unacked goes
+   * out after the current turn, once the worker has seen it: an idle worker's latency is one round
+   * trip shorter. A message acked within that turn (an early ack, as Celery's default) needs no
+   * record at all, so the script then only takes the following messages; its result write also
+   * goes out first. Any other settle (late ack, requeue, ...) waits for the record, so the two can
+   * never cross, and uses the record's real tag (it differs when a duplicate of the envelope is
+   * already held). Kombu itself pops before it records; a failed record is logged, and the message,
+   * already running, is not pushed back (it would run twice). Null when the envelope must take the
+   * ordinary path (malformed, or its tag held here).
    */
   private dispatchBeforeRecorded(
     keys: string[],
@@ -191,31 +197,48 @@ export class RedisChannel implements ChannelOps {
     if (typeof tag !== 'string' || tag === '' || this.held.has(tag) || this.recording.has(tag) || this.renamed.has(tag)) return null;
     message.tag = tag;
     this.held.set(tag, { list, queue, payload });
-    // The same script also takes up to `max - 1` more messages: the consumer's next reserve gets
-    // them (or learns the lists were empty) without another call.
-    const flat = this.client.celeriacReserve(keys.length, ...keys, Math.max(1, max), pair, payload, Date.now() / 1000);
-    const recorded = flat.then(
-      (reply) => {
-        const actual = (reply[1] as string | undefined) || tag;
-        if (actual !== tag) {
-          const held = this.held.get(tag);
-          this.held.delete(tag);
-          if (held) this.held.set(actual, held);
-          this.renamed.set(tag, actual);
-        }
-        return actual;
-      },
-      (err: unknown) => {
-        this.options.logger?.error('broker: a message taken by BRPOP could not be recorded as unacked; it runs unrecorded', { err, list });
-        return tag;
-      },
-    );
+    let settleRecord!: (actual: string) => void;
+    const recorded = new Promise<string>((resolve) => (settleRecord = resolve));
+    let settleFollowers!: (taken: ReservedMessage[] | Promise<ReservedMessage[]>) => void;
+    const followers = new Promise<ReservedMessage[]>((resolve) => (settleFollowers = resolve));
     this.recording.set(tag, recorded);
+    this.unrecorded.add(tag);
     void recorded.then(() => this.recording.delete(tag));
-    const followers = flat.then(
-      (reply) => this.adoptTaken(reply.slice(3), queueOf),
-      () => [] as ReservedMessage[],
-    );
+    setImmediate(() => {
+      this.unrecorded.delete(tag);
+      const acked = this.ackedUnrecorded.delete(tag);
+      if (acked && max <= 1) {
+        settleRecord(tag);
+        settleFollowers([]);
+        return;
+      }
+      // The same script also takes up to `max - 1` more messages: the consumer's next reserve gets
+      // them (or learns the lists were empty) without another call.
+      const flat = acked
+        ? this.client.celeriacReserve(keys.length, ...keys, max - 1, 0, '', Date.now() / 1000)
+        : this.client.celeriacReserve(keys.length, ...keys, Math.max(1, max), pair, payload, Date.now() / 1000);
+      flat.then(
+        (reply) => {
+          if (acked) return settleRecord(tag);
+          const actual = (reply[1] as string | undefined) || tag;
+          if (actual !== tag) {
+            const held = this.held.get(tag);
+            this.held.delete(tag);
+            if (held) this.held.set(actual, held);
+            this.renamed.set(tag, actual);
+          }
+          settleRecord(actual);
+        },
+        (err: unknown) => {
+          if (!acked) this.options.logger?.error('broker: a message taken by BRPOP could not be recorded as unacked; it runs unrecorded', { err, list });
+          settleRecord(tag);
+        },
+      );
+      flat.then(
+        (reply) => settleFollowers(this.adoptTaken(acked ? reply : reply.slice(3), queueOf)),
+        () => settleFollowers([]),
+      );
+    });
     this.followers.set(signal, followers);
     // A consumer cancelled before it asked again: its followers go back to their lists.
     if (!this.watched.has(signal)) {
@@ -257,12 +280,28 @@ export class RedisChannel implements ChannelOps {
   }
 
   ack(tag: string): Promise<void> {
+    if (this.unrecorded.has(tag)) {
+      // Acked before its record went out: the record is skipped, so there is nothing to remove.
+      this.ackedUnrecorded.add(tag);
+      this.held.delete(tag);
+      return ACKED;
+    }
     if (this.provisional(tag)) return this.recordedTag(tag, true).then((real) => this.ack(real));
     this.held.delete(tag);
     return this.acks.add(tag);
   }
 
-  private ackMany(tags: string[]): Promise<number> {
+  ackMany(tags: string[]): Promise<void> {
+    // The tags share one batch (and its promise) unless a record still in flight holds some back.
+    const waits: Promise<void>[] = [];
+    for (const tag of tags) {
+      const wait = this.ack(tag);
+      if (wait !== waits[waits.length - 1]) waits.push(wait);
+    }
+    return waits.length === 1 ? waits[0]! : Promise.all(waits).then(() => undefined);
+  }
+
+  private ackScript(tags: string[]): Promise<number> {
     return this.client.celeriacAck(this.layout.unacked, this.layout.unackedIndex, ...tags);
   }
 
@@ -427,6 +466,8 @@ export class RedisChannel implements ChannelOps {
     }
   }
 }
+
+const ACKED = Promise.resolve();
 
 function reserved(tag: string, queue: string, payload: string): ReservedMessage {
   const message = decodeEnvelope(payload);

@@ -45,6 +45,8 @@ export interface ChannelOps {
    */
   reserve(queues: string[], max: number, waitMs: number, signal: AbortSignal): Promise<ReservedMessage[]>;
   ack(tag: string): Promise<void>;
+  /** Ack several at once (one store call); stores without it get one `ack` each. */
+  ackMany?(tags: string[]): Promise<void>;
   /** Return a reserved message to its queue, marked redelivered. */
   requeue(tag: string): Promise<void>;
   /** Remove a reserved message from the queues, keeping it with `reason` where the store can. */

@@ -43,6 +43,9 @@ export class Consumer implements Subscription {
   /** Aborts the reserve under way when the consumer is paused (or cancelled). */
   private reserving: AbortController | null = null;
   private wakeUp: (() => void) | null = null;
+  /** Acks of this tick, and the promise they share (see `ack`). */
+  private acksDue: VirtualDelivery[] = [];
+  private acksSettle: Deferred | null = null;
   /** Current round-robin cycle of the subscribed queues. */
   private readonly order: string[];
   /** False for kombu's `sorted` and `priority` queue order strategies: the order stays fixed. */
@@ -93,6 +96,45 @@ export class Consumer implements Subscription {
     await this.loop;
   }
 
+  /**
+   * Ack a delivery together with the others acked in the same tick: one store call and one promise
+   * for the lot, instead of a promise chain per message. Resolves once the store has them all.
+   */
+  ack(delivery: VirtualDelivery): Promise<void> {
+    this.acksDue.push(delivery);
+    if (!this.acksSettle) {
+      this.acksSettle = deferred();
+      queueMicrotask(this.flushAcks);
+    }
+    return this.acksSettle.promise;
+  }
+
+  private readonly flushAcks = (): void => {
+    const deliveries = this.acksDue;
+    const settle = this.acksSettle!;
+    this.acksDue = [];
+    this.acksSettle = null;
+    const channel = this.ctx.channel;
+    const tags = deliveries.map((d) => d.deliveryTag);
+    let sent: Promise<unknown>;
+    try {
+      sent = channel.ackMany ? channel.ackMany(tags) : Promise.all(tags.map((tag) => channel.ack(tag)));
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    sent.then(
+      () => {
+        for (const delivery of deliveries) this.settled(delivery);
+        settle.resolve();
+      },
+      (err: unknown) => {
+        // Not settled after all: callers may ack again, and close() still returns the messages.
+        for (const delivery of deliveries) delivery.unsettle();
+        settle.reject(err);
+      },
+    );
+  };
+
   /** Called by a delivery once its ack/reject/defer has reached the store. */
   settled(delivery: VirtualDelivery): void {
     this.inFlightCount--;
@@ -106,29 +148,57 @@ export class Consumer implements Subscription {
     wake?.();
   }
 
+  /**
+   * How many messages the next reserve may take, or 0 when it is not worth asking yet. A reserve
+   * takes at most a quarter of the prefetch, so several are in hand at once and the store fills one
+   * while the tasks of another run; with work in hand it waits until a quarter is free rather than
+   * fetching one by one.
+   */
+  private nextBatchSize(): number {
+    if (!this.active || this.paused) return 0;
+    if (this.prefetch === 0) return this.ctx.unlimitedBatch;
+    const capacity = this.prefetch - this.inFlightCount;
+    const quarter = Math.ceil(this.prefetch / 4);
+    if (capacity <= 0 || (this.inFlightCount > 0 && capacity < quarter)) return 0;
+    return Math.min(capacity, quarter);
+  }
+
+  /** One reserve call; a pausable consumer's can be abandoned by `setPaused(true)`. */
+  private reserveBatch(max: number): Promise<ReservedMessage[]> {
+    let signal = this.abort.signal;
+    if (this.pausable) {
+      this.reserving = new AbortController();
+      signal = AbortSignal.any([signal, this.reserving.signal]);
+    }
+    try {
+      return this.ctx.channel.reserve([...this.order], max, this.ctx.reserveWaitMs, signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
   private async run(): Promise<void> {
     let failures = 0;
+    /** The reserve under way: sent before the previous batch is handed out (pipelining). */
+    let next: Promise<ReservedMessage[]> | null = null;
     while (this.active) {
-      const capacity = this.prefetch === 0 ? this.ctx.unlimitedBatch : this.prefetch - this.inFlightCount;
-      // With work in hand, refill in batches of a quarter of the prefetch rather than one by one:
-      // one store round trip then serves many messages.
-      const worthFetching = this.inFlightCount === 0 || capacity >= Math.ceil(this.prefetch / 4);
-      if (this.paused || capacity <= 0 || !worthFetching) {
-        // Fetch-next-on-complete: sleep until a delivery settles (or prefetch grows), no timer.
-        await new Promise<void>((resolve) => (this.wakeUp = resolve));
-        continue;
+      if (!next) {
+        const size = this.nextBatchSize();
+        if (size === 0) {
+          // Fetch-next-on-complete: sleep until a delivery settles (or prefetch grows), no timer.
+          await new Promise<void>((resolve) => (this.wakeUp = resolve));
+          continue;
+        }
+        next = this.reserveBatch(size);
       }
       let batch: ReservedMessage[];
       try {
-        let signal = this.abort.signal;
-        if (this.pausable) {
-          this.reserving = new AbortController();
-          signal = AbortSignal.any([signal, this.reserving.signal]);
-        }
-        batch = await this.ctx.channel.reserve([...this.order], capacity, this.ctx.reserveWaitMs, signal);
+        batch = await next;
+        next = null;
         this.reserving = null;
         failures = 0;
       } catch (err) {
+        next = null;
         const pausedMidReserve = this.reserving?.signal.aborted === true;
         this.reserving = null;
         if (!this.active) break;
@@ -145,9 +215,20 @@ export class Consumer implements Subscription {
         await sleep(retryInMs, this.abort.signal);
         continue;
       }
+      if (!this.active) {
+        // Cancelled while this batch was on its way: it was never shown to the caller.
+        await this.giveBack(batch);
+        break;
+      }
+      // The batch counts as in flight before the next reserve is sized; that reserve goes out now,
+      // so the store works on it while this batch's tasks run.
+      this.inFlightCount += batch.length;
+      const size = this.nextBatchSize();
+      if (size > 0) next = this.reserveBatch(size);
       for (let i = 0; i < batch.length; i++) {
         if (!this.active) {
           // Cancelled while this batch was in hand: its rest was never shown to the caller.
+          this.inFlightCount -= batch.length - i;
           await this.giveBack(batch.slice(i));
           break;
         }
@@ -156,6 +237,7 @@ export class Consumer implements Subscription {
         this.dispatch(reserved);
       }
     }
+    if (next) await this.giveBack(await next.catch(() => []));
   }
 
   /** kombu's `_rotate_cycle`: the queue just served goes to the end, so busy queues cannot starve others. */
@@ -169,7 +251,6 @@ export class Consumer implements Subscription {
 
   private dispatch(reserved: ReservedMessage): void {
     const delivery = new VirtualDelivery(reserved, this.ctx.channel, this);
-    this.inFlightCount++;
     this.ctx.unsettled.add(delivery);
     try {
       this.onMessage(delivery);
@@ -217,7 +298,13 @@ export class VirtualDelivery implements Delivery {
   }
 
   ack(): Promise<void> {
-    return this.settle(() => this.channel.ack(this.deliveryTag));
+    if (this.settling) return this.settling;
+    return (this.settling = this.owner.ack(this));
+  }
+
+  /** The consumer's batched ack failed: this delivery may be settled again. */
+  unsettle(): void {
+    this.settling = null;
   }
 
   reject(requeue: boolean, reason?: string): Promise<void> {
@@ -266,6 +353,25 @@ export class VirtualDelivery implements Delivery {
     this.settling = attempt;
     return attempt;
   }
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Callers that wait see the rejection; one who does not wait (an early ack) must not crash the
+  // process with an unhandled rejection.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /** Resolve after `ms`, or at once when `signal` aborts. */

@@ -1,17 +1,36 @@
-/** Stores STARTED, SUCCESS, FAILURE and REVOKED in the result backend, as Celery's tracer does. */
+/**
+ * Stores STARTED, SUCCESS, FAILURE and REVOKED in the result backend, as Celery's tracer does.
+ *
+ * A finished task's result write is waited for only when something depends on it: an acks-late
+ * ack (which must not land before the result), a workflow (the next step reads it), or too many
+ * writes already outstanding. Otherwise the task's slot is free at once and the write lands with
+ * its batch (backends batch the writes of a tick); stop() waits for every outstanding write.
+ */
 import type { ResultMeta, ResultRequest, TaskState } from '../../backends/types.js';
+import { hasWorkflow } from '../../canvas/dispatch.js';
 import type { MessageProperties } from '../../protocol/types.js';
 import { exceptionInfo, tracebackText } from '../exceptions.js';
 import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from '../middleware.js';
 import type { TaskRequest } from '../request.js';
 import { buildResultMeta, revokedInfo } from '../result-meta.js';
 
+/** Result writes left to finish in the background before tasks wait for theirs (memory bound). */
+const MAX_BACKGROUND_WRITES = 5000;
+
 export class ResultMiddleware implements WorkerMiddleware {
   readonly name = 'results';
   private runtime!: WorkerRuntime;
+  /** The background write of the current batch, and how many results it carries. */
+  private batch: { write: Promise<void>; tasks: number; ids: string[] } | null = null;
+  private backgroundTasks = 0;
+  private readonly backgroundWrites = new Set<Promise<void>>();
 
   start(runtime: WorkerRuntime): void {
     this.runtime = runtime;
+  }
+
+  async stop(): Promise<void> {
+    while (this.backgroundWrites.size > 0) await Promise.all([...this.backgroundWrites]);
   }
 
   // Not async: a hook with nothing to do returns no promise, so the worker does not wait a turn.
@@ -22,12 +41,48 @@ export class ResultMiddleware implements WorkerMiddleware {
   }
 
   afterExecute(request: TaskRequest, outcome: Outcome): Promise<void> | void {
+    let write: Promise<void> | void;
     if (outcome.status === 'SUCCESS') {
-      if (!this.ignored(request)) return this.store(request, 'SUCCESS', outcome.value, null);
+      if (this.ignored(request)) return;
+      write = this.store(request, 'SUCCESS', outcome.value, null);
+    } else {
+      if (this.ignored(request) && !this.runtime.app.conf.taskStoreErrorsEvenIfIgnored) return;
+      write = this.store(request, 'FAILURE', exceptionInfo(outcome.error), tracebackText(outcome.error));
+    }
+    if (!write || this.mustWait(request)) return write;
+    this.inBackground(write, request.id);
+  }
+
+  private mustWait(request: TaskRequest): boolean {
+    const acksLate = request.task.options.acksLate ?? this.runtime.app.conf.taskAcksLate;
+    return acksLate || hasWorkflow(request.embed) || this.backgroundTasks >= MAX_BACKGROUND_WRITES;
+  }
+
+  /** Track a write nobody waits for: one handler per batch (writes of a tick share a promise). */
+  private inBackground(write: Promise<void>, id: string): void {
+    this.backgroundTasks++;
+    const current = this.batch;
+    if (current?.write === write) {
+      current.tasks++;
+      if (current.ids.length < 20) current.ids.push(id);
       return;
     }
-    if (this.ignored(request) && !this.runtime.app.conf.taskStoreErrorsEvenIfIgnored) return;
-    return this.store(request, 'FAILURE', exceptionInfo(outcome.error), tracebackText(outcome.error));
+    const batch = { write, tasks: 1, ids: [id] };
+    this.batch = batch;
+    const settled: Promise<void> = write.then(
+      () => this.finishBackground(batch, settled),
+      (err: unknown) => {
+        this.finishBackground(batch, settled);
+        this.runtime.log.error({ count: batch.tasks, ids: batch.ids, err: (err as Error).message }, 'could not store task results');
+      },
+    );
+    this.backgroundWrites.add(settled);
+  }
+
+  private finishBackground(batch: { tasks: number }, settled: Promise<void>): void {
+    this.backgroundTasks -= batch.tasks;
+    this.backgroundWrites.delete(settled);
+    if (this.batch === batch) this.batch = null;
   }
 
   async afterSkip(request: TaskRequest, skip: Skip): Promise<void> {
