@@ -95,7 +95,9 @@ export async function publishTask(
   const prepared = prepareTask(app, name, args, kwargs, options, defaults);
   if (!prepared.ignoreResult) {
     await app.prepareReplies();
-    app.onTaskCall(prepared.id);
+    // After this turn, when the message has been written: the subscription's own write then
+    // does not delay the message (the result it waits for cannot come before the message).
+    setImmediate(() => app.onTaskCall(prepared.id));
   }
   const { message, exchange, routingKey, priority } = prepared;
   // Connecting is part of what is retried: a broker that is down at the first call is retried too.

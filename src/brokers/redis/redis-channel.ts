@@ -67,6 +67,8 @@ export class RedisChannel implements ChannelOps {
   private readonly ackedUnrecorded = new Set<string>();
   /** Of those, the ones recorded under another tag (a duplicate envelope), until settled. */
   private readonly renamed = new Map<string, string>();
+  /** Puts of one tick go to Redis as one LPUSH per list. */
+  private readonly puts = new Batcher<{ queue: string; message: TransportMessage; meta: StoredMessageMeta }>((entries) => this.putMany(entries), 1000);
   /** Acks of one tick go to Redis as one script call. */
   private readonly acks = new Batcher<string>((tags) => this.ackScript(tags).then(() => undefined), 4000);
   /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
@@ -103,11 +105,10 @@ export class RedisChannel implements ChannelOps {
     if (this.client.status === 'wait') await this.client.connect();
   }
 
-  async put(queue: string, message: TransportMessage, meta: StoredMessageMeta): Promise<void> {
+  put(queue: string, message: TransportMessage, meta: StoredMessageMeta): Promise<void> {
     // An ETA message goes on the list like kombu's, so a Python worker can take it too; a celeriac
-    // worker defers it by score (`defer`) instead of holding it.
-    const payload = encodeEnvelope(message, { exchange: meta.exchange, routingKey: meta.routingKey, priority: meta.priority });
-    await this.client.lpush(this.layout.listKey(queue, meta.priority), payload);
+    // worker defers it by score (`defer`) instead of holding it. Puts of one tick share a write.
+    return this.puts.add({ queue, message, meta });
   }
 
   async putMany(entries: readonly { queue: string; message: TransportMessage; meta: StoredMessageMeta }[]): Promise<void> {
