@@ -81,6 +81,54 @@ describe('redis broker: kombu layout', () => {
     expect(await raw.zcard(key('unacked_index'))).toBe(0);
   });
 
+  it('records two copies of one envelope taken in one reserve under two tags', async () => {
+    fresh();
+    const broker = await open();
+    await broker.publish(message('dup'), { exchange: '', routingKey: 'q' });
+    const stored = (await raw.lindex(key('q'), 0)) as string;
+    await raw.lpush(key('q'), stored); // a duplicate publish of the same envelope
+    const c = await collect(broker, ['q'], 8);
+    await waitFor(() => c.got.length === 2);
+    const tag = (JSON.parse(stored) as { properties: { delivery_tag: string } }).properties.delivery_tag;
+    const tags = c.got.map((d) => d.deliveryTag);
+    expect(tags).toContain(tag);
+    expect(tags.find((t) => t !== tag)).toMatch(new RegExp(`^${tag}#`));
+    expect(await raw.hlen(key('unacked'))).toBe(2);
+    expect(await raw.zcard(key('unacked_index'))).toBe(2);
+    await Promise.all(c.got.map((d) => d.ack()));
+    expect(await raw.hlen(key('unacked'))).toBe(0);
+  });
+
+  it('an idle consumer woken for one message records it as unacked only if it is not acked at once', async () => {
+    fresh();
+    const monitor = await raw.monitor();
+    const recorded: string[] = [];
+    const blocked = new Set<string>();
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const command = args[0]?.toLowerCase();
+      if (command === 'hset' && args[1] === key('unacked')) recorded.push(args[2] as string);
+      if (command === 'brpop') blocked.add(args[1] as string);
+    });
+    try {
+      const broker = await open();
+      const early = await collect(broker, ['early'], 4, true);
+      const late = await collect(broker, ['late'], 4);
+      // Both consumers are blocked in BRPOP before the messages arrive.
+      await waitFor(() => blocked.has(key('early')) && blocked.has(key('late')), 3000, 'both consumers to block');
+      await broker.publish(message('a'), { exchange: '', routingKey: 'early' });
+      await broker.publish(message('b'), { exchange: '', routingKey: 'late' });
+      await waitFor(() => early.got.length === 1 && late.got.length === 1);
+      const held = late.got[0] as Delivery;
+      await waitFor(async () => (await raw.hexists(key('unacked'), held.deliveryTag)) === 1, 3000, 'the held message to be recorded');
+      await waitFor(() => recorded.includes(held.deliveryTag), 3000, 'MONITOR to show the record');
+      expect(recorded).not.toContain(early.got[0]?.deliveryTag);
+      await held.ack();
+      expect(await raw.hlen(key('unacked'))).toBe(0);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('consumes a message exactly as Python Celery stored it', async () => {
     fresh();
     const fixture = JSON.parse(readFileSync('test/fixtures/celery-wire/redis/task/5.2.6/apply_async_full.json', 'utf8')) as {

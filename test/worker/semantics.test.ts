@@ -113,6 +113,18 @@ describe.each(setups)('worker semantics on %s', (_name, makeSetup) => {
     await workerApp.close();
   });
 
+  it('has every result stored once a warm shutdown ends, though a task does not wait for its own write', async () => {
+    const echo = producer.task('sem.echo', (n: number) => n);
+    workerApp.task('sem.echo', (n: number) => n);
+    const sent = await echo.delayMany(Array.from({ length: 300 }, (_, i) => [i] as [number]));
+    await waitFor(() => worker.stats.succeeded >= 300, 10_000, 'every task to run');
+    await worker.close();
+    const backend = (await producer.connectBackend())!;
+    const metas = await Promise.all(sent.map((r) => backend.getTaskMeta(r.id)));
+    expect(metas.map((m) => m.status)).toEqual(sent.map(() => 'SUCCESS'));
+    expect(metas.map((m) => m.result)).toEqual(sent.map((_, i) => i));
+  });
+
   it('retries with the same id, counting retries up, storing RETRY with the error meanwhile', async () => {
     const key = uid();
     const result = await client.retryTwice.delay(key);

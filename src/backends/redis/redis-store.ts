@@ -18,17 +18,23 @@ import type { KeyValueStore, ScoredMember } from '../keyvalue.js';
 const SET_RESULTS = `
 local ttl = tonumber(ARGV[1])
 local written = 0
-for i, key in ipairs(KEYS) do
-  local current = redis.call('GET', key)
-  local keep = false
-  if current then
-    local ok, meta = pcall(cjson.decode, current)
-    keep = ok and type(meta) == 'table' and meta.status == 'SUCCESS'
-  end
-  if not keep then
-    if ttl > 0 then redis.call('SET', key, ARGV[i + 1], 'PX', ttl) else redis.call('SET', key, ARGV[i + 1]) end
-    redis.call('PUBLISH', key, ARGV[i + 1])
-    written = written + 1
+-- One MGET for the batch rather than a GET per key (each redis.call is most of the cost).
+local CHUNK = 1000
+for from = 1, #KEYS, CHUNK do
+  local to = math.min(from + CHUNK - 1, #KEYS)
+  local current = redis.call('MGET', unpack(KEYS, from, to))
+  for i = from, to do
+    local key, value, stored = KEYS[i], ARGV[i + 1], current[i - from + 1]
+    local keep = false
+    if stored then
+      local ok, meta = pcall(cjson.decode, stored)
+      keep = ok and type(meta) == 'table' and meta.status == 'SUCCESS'
+    end
+    if not keep then
+      if ttl > 0 then redis.call('SET', key, value, 'PX', ttl) else redis.call('SET', key, value) end
+      redis.call('PUBLISH', key, value)
+      written = written + 1
+    end
   end
 end
 return written
@@ -39,6 +45,8 @@ export interface RedisStoreOptions {
   /** Celery's `result_backend_transport_options.global_keyprefix`, already normalised. */
   keyPrefix: string;
   onError?(message: string, err: Error): void;
+  /** How long a call-time subscription waits for a waiter or its result, ms (default WATCH_TTL_MS). */
+  watchTtlMs?: number;
 }
 
 type Listener = (value?: string) => void;
@@ -165,10 +173,10 @@ export class RedisKeyValueStore implements KeyValueStore {
     const channel = this.key(key);
     if (this.closed || this.listeners.has(channel) || this.watched.size >= MAX_WATCHED) return;
     this.listeners.set(channel, new Set());
-    this.watched.set(channel, Date.now() + WATCH_TTL_MS);
+    this.watched.set(channel, Date.now() + (this.options.watchTtlMs ?? WATCH_TTL_MS));
     this.subscribe(channel);
     if (!this.watchSweep) {
-      this.watchSweep = setInterval(() => this.dropExpiredWatches(), 1000);
+      this.watchSweep = setInterval(() => this.dropExpiredWatches(), Math.min(1000, this.options.watchTtlMs ?? WATCH_TTL_MS));
       this.watchSweep.unref();
     }
   }

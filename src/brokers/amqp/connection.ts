@@ -4,7 +4,7 @@
  * each new connection is announced through `onConnected`, so the broker can redeclare its topology and
  * resume its consumers on it. Errors are reported with the URL redacted.
  */
-import amqp, { type ChannelModel } from 'amqplib';
+import type { ChannelModel } from 'amqplib';
 import { BrokerConnectionError } from '../../errors.js';
 import { redactText } from '../../utils/url.js';
 import type { AmqpOptions } from './options.js';
@@ -78,8 +78,10 @@ export class AmqpConnection {
     throw new BrokerConnectionError(`cannot connect to amqp broker ${this.options.redactedUrl}: ${this.redact(last)}`);
   }
 
-  private connectTo(endpoint: AmqpEndpoint): Promise<ChannelModel> {
+  private async connectTo(endpoint: AmqpEndpoint): Promise<ChannelModel> {
     const o = this.options;
+    // Loaded on first use, so processes on other brokers do not carry amqplib.
+    const { default: amqp } = await import('amqplib');
     return amqp.connect(
       {
         protocol: endpoint.protocol,

@@ -23,7 +23,7 @@ const RESERVE = `
 local unacked, index = KEYS[1], KEYS[2]
 local max = tonumber(ARGV[1])
 local now = tonumber(ARGV[4])
-local out, taken = {}, 0
+local out = {}
 -- The JSON string starting at index from (just after its opening quote) and its closing quote's index,
 -- or nil when it has escapes (then the envelope is decoded properly instead).
 local function plain(payload, from)
@@ -35,14 +35,16 @@ local function plain(payload, from)
 end
 -- Envelopes as kombu and celeriac write them hold one "delivery_tag" and one "delivery_info" of
 -- plain strings: found by plain search, without decoding the JSON (which is most of this script's
--- cost). Anything else (repeats, escapes, another layout) is decoded with cjson.
+-- cost). Anything else (repeats, escapes, another layout) is decoded with cjson. The searches start
+-- from a rare character ('_', 'y'): a plain search stops at each occurrence of the pattern's first
+-- character, and JSON is full of quotes (measured: 0.15 us instead of 0.6 us a search).
 local function quick(payload)
-  local _, at = string.find(payload, '"delivery_tag": "', 1, true)
-  if not at or string.find(payload, '"delivery_tag"', at, true) then return nil end
+  local s, at = string.find(payload, '_tag": "', 1, true)
+  if not s or string.sub(payload, s - 9, s - 1) ~= '"delivery' or string.find(payload, '_tag"', at, true) then return nil end
   local tag = plain(payload, at + 1)
   if not tag or tag == '' then return nil end
-  local _, info = string.find(payload, '"delivery_info": {"exchange": "', 1, true)
-  if not info or string.find(payload, '"delivery_info"', info, true) then return nil end
+  local i, info = string.find(payload, 'y_info": {"exchange": "', 1, true)
+  if not i or string.sub(payload, i - 8, i - 1) ~= '"deliver' or string.find(payload, 'y_info"', info, true) then return nil end
   local ex, exEnd = plain(payload, info + 1)
   if not ex or string.sub(payload, exEnd, exEnd + 18) ~= '", "routing_key": "' then return nil end
   local rk = plain(payload, exEnd + 19)
@@ -59,32 +61,59 @@ local function decoded(payload)
   local rk = type(info.routing_key) == 'string' and info.routing_key or ''
   return tag, cjson.encode(ex), cjson.encode(rk)
 end
-local function adopt(list, dead, payload)
-  local tag, ex, rk = quick(payload)
-  if not tag then tag, ex, rk = decoded(payload) end
-  if not tag then
-    redis.call('LPUSH', dead, cjson.encode({reason = 'malformed envelope: not JSON with properties.delivery_tag', payload = payload, dead_at = now}))
-    out[#out + 1] = list; out[#out + 1] = ''; out[#out + 1] = payload
-    return
-  end
-  local value = '[' .. payload .. ', ' .. ex .. ', ' .. rk .. ']'
-  if redis.call('HSETNX', unacked, tag, value) == 0 then
-    -- The same envelope delivered twice (a duplicate publish): give this copy its own tag.
-    tag = tag .. '#' .. string.format('%.6f', now) .. '.' .. taken
-    redis.call('HSET', unacked, tag, value)
-  end
-  redis.call('ZADD', index, now, tag)
-  out[#out + 1] = list; out[#out + 1] = tag; out[#out + 1] = payload
-  taken = taken + 1
-end
+-- Messages taken in this call, in order: {list, dead list, payload}.
+local got = {}
 local popped = tonumber(ARGV[2])
-if popped > 0 then adopt(KEYS[1 + popped * 2], KEYS[2 + popped * 2], ARGV[3]) end
+if popped > 0 then got[1] = {KEYS[1 + popped * 2], KEYS[2 + popped * 2], ARGV[3]} end
 for i = 3, #KEYS, 2 do
-  if taken >= max then break end
-  local got = redis.call('RPOP', KEYS[i], max - taken)
-  if got then
-    for _, payload in ipairs(got) do adopt(KEYS[i], KEYS[i + 1], payload) end
+  if #got >= max then break end
+  local items = redis.call('RPOP', KEYS[i], max - #got)
+  if items then
+    for _, payload in ipairs(items) do got[#got + 1] = {KEYS[i], KEYS[i + 1], payload} end
   end
+end
+-- Tags first, then one HMGET to find duplicates, one HSET and one ZADD for the lot (a redis.call
+-- per message is most of a script's cost), in chunks that stay under Lua's unpack limit.
+local tags, values = {}, {}
+for n, item in ipairs(got) do
+  local tag, ex, rk = quick(item[3])
+  if not tag then tag, ex, rk = decoded(item[3]) end
+  if tag then
+    tags[n] = tag
+    values[n] = '[' .. item[3] .. ', ' .. ex .. ', ' .. rk .. ']'
+  else
+    redis.call('LPUSH', item[2], cjson.encode({reason = 'malformed envelope: not JSON with properties.delivery_tag', payload = item[3], dead_at = now}))
+  end
+end
+local CHUNK = 1000
+local seen = {}
+for from = 1, #got, CHUNK do
+  local to = math.min(from + CHUNK - 1, #got)
+  local ask = {}
+  for n = from, to do if tags[n] then ask[#ask + 1] = tags[n] end end
+  local exists = #ask > 0 and redis.call('HMGET', unacked, unpack(ask)) or {}
+  local k, fields, scores = 0, {}, {}
+  for n = from, to do
+    local tag = tags[n]
+    if tag then
+      k = k + 1
+      if exists[k] or seen[tag] then
+        -- The same envelope delivered twice (a duplicate publish): give this copy its own tag.
+        tag = tag .. '#' .. string.format('%.6f', now) .. '.' .. n
+        tags[n] = tag
+      end
+      seen[tag] = true
+      fields[#fields + 1] = tag; fields[#fields + 1] = values[n]
+      scores[#scores + 1] = now; scores[#scores + 1] = tag
+    end
+  end
+  if #fields > 0 then
+    redis.call('HSET', unacked, unpack(fields))
+    redis.call('ZADD', index, unpack(scores))
+  end
+end
+for n, item in ipairs(got) do
+  out[#out + 1] = item[1]; out[#out + 1] = tags[n] or ''; out[#out + 1] = item[3]
 end
 return out
 `;

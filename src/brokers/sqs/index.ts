@@ -8,11 +8,9 @@ import type { Broker } from '../types.js';
 import type { BrokerLogger } from '../virtual/options.js';
 import { VirtualBroker } from '../virtual/virtual-broker.js';
 import { parseSqsOptions } from './options.js';
-import { SqsQueues } from './queues.js';
-import { SqsChannel } from './sqs-channel.js';
 
 export { parseSqsOptions, parseSqsUrl, type SqsOptions, type PredefinedQueue } from './options.js';
-export { sqsQueueName } from './queues.js';
+export { sqsQueueName } from './queue-name.js';
 export { encodeSqsBody, decodeSqsBody } from './body.js';
 
 export const SQS_BROKER_SCHEMES = ['sqs'] as const;
@@ -42,6 +40,10 @@ export function createSqsBroker(
     reserveWaitMs: (options.waitTimeSeconds > 0 ? options.waitTimeSeconds : options.pollingInterval) * 1000,
     // SQS hands out at most 10 per receive; a larger batch only means more receives per reserve.
     unlimitedBatch: 10,
-    open: () => new SqsChannel(new SqsQueues(options, clientConfig), options, logger),
+    // The AWS SDK is loaded only by a process that uses SQS: it costs megabytes of heap.
+    open: async () => {
+      const [{ SqsChannel }, { SqsQueues }] = await Promise.all([import('./sqs-channel.js'), import('./queues.js')]);
+      return new SqsChannel(new SqsQueues(options, clientConfig), options, logger);
+    },
   });
 }

@@ -13,16 +13,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { BrokerConnectionError } from '../../errors.js';
 import type { PredefinedQueue, SqsCredentials, SqsOptions } from './options.js';
+import { sqsQueueName } from './queue-name.js';
 import { assumeRoleProvider } from './sts.js';
-
-/** kombu's CHARS_REPLACE_TABLE: punctuation except `-` and `_` becomes `_`, and `.` becomes `-`. */
-const PUNCTUATION = /[!"#$%&'()*+,/:;<=>?@[\\\]^`{|}~]/g;
-
-/** kombu's `entity_name`: a legal SQS queue name, keeping a `.fifo` suffix. */
-export function sqsQueueName(name: string): string {
-  const mangle = (s: string): string => s.replace(PUNCTUATION, '_').replace(/\./g, '-');
-  return name.endsWith('.fifo') ? `${mangle(name.slice(0, -'.fifo'.length))}.fifo` : mangle(name);
-}
 
 export class UndefinedQueueError extends BrokerConnectionError {
   override name = 'UndefinedQueueError';

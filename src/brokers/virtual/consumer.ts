@@ -221,10 +221,14 @@ export class Consumer implements Subscription {
         break;
       }
       // The batch counts as in flight before the next reserve is sized; that reserve goes out now,
-      // so the store works on it while this batch's tasks run.
+      // so the store works on it while this batch's tasks run. A single message (an idle consumer
+      // woken for it) is handed out first instead: its latency is what counts then.
       this.inFlightCount += batch.length;
-      const size = this.nextBatchSize();
-      if (size > 0) next = this.reserveBatch(size);
+      const reserveFirst = batch.length > 1;
+      if (reserveFirst) {
+        const size = this.nextBatchSize();
+        if (size > 0) next = this.reserveBatch(size);
+      }
       for (let i = 0; i < batch.length; i++) {
         if (!this.active) {
           // Cancelled while this batch was in hand: its rest was never shown to the caller.
@@ -235,6 +239,10 @@ export class Consumer implements Subscription {
         const reserved = batch[i] as ReservedMessage;
         this.rotate(reserved.queue);
         this.dispatch(reserved);
+      }
+      if (!reserveFirst && !next) {
+        const size = this.nextBatchSize();
+        if (size > 0) next = this.reserveBatch(size);
       }
     }
     if (next) await this.giveBack(await next.catch(() => []));
