@@ -102,12 +102,15 @@ export function reviveKombuTypes(value: unknown): unknown {
     return value;
   }
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record);
-  for (const key of keys) {
+  // for-in, not Object.keys: this runs on every message body, and an empty kwargs is the usual case.
+  let count = 0;
+  for (const key in record) {
+    if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
+    count++;
     const revived = reviveKombuTypes(record[key]);
     if (revived !== record[key]) setData(record, key, revived);
   }
-  if (keys.length === 2 && '__type__' in record && '__value__' in record) {
+  if (count === 2 && '__type__' in record && '__value__' in record) {
     return decodeWrapper(record.__type__, record.__value__);
   }
   return value;
@@ -309,8 +312,22 @@ function byContentType(contentType: string): Serializer | undefined {
 
 /** `application/json; charset=utf-8` → `application/json`; an absent type is kombu's `application/data`. */
 function normalizeContentType(contentType: string | null | undefined): string {
+  // Every message of a task queue carries one of a few types: skip the parsing for the usual ones.
+  if (contentType === 'application/json' || contentType === 'application/x-msgpack') return contentType;
   const bare = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   return bare === '' ? 'application/data' : bare;
+}
+
+/** An accept list as a set of trimmed, lower-case entries, made once per list (it is the app's setting). */
+const acceptedSets = new WeakMap<readonly string[], Set<string>>();
+
+function acceptedSet(accept: readonly string[]): Set<string> {
+  let set = acceptedSets.get(accept);
+  if (!set) {
+    set = new Set(accept.map((a) => a.trim().toLowerCase()));
+    acceptedSets.set(accept, set);
+  }
+  return set;
 }
 
 export function serializerNames(): string[] {
@@ -342,10 +359,8 @@ export function decode(
   const serializer = byContentType(type);
   if (serializer?.name === 'pickle') refusePickle();
   if (!TRUSTED_CONTENT.has(type)) {
-    const allowed = accept.some((a) => {
-      const entry = a.trim().toLowerCase();
-      return entry === type || (serializer !== undefined && entry === serializer.name);
-    });
+    const accepted = acceptedSet(accept);
+    const allowed = accepted.has(type) || (serializer !== undefined && accepted.has(serializer.name));
     if (!serializer) {
       const known = SERIALIZERS.map((s) => s.contentType).join(', ');
       throw new ContentDisallowedError(`refusing to deserialize content of unknown type ${type}; known: ${known}`);

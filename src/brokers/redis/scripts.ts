@@ -39,11 +39,15 @@ end
 -- from a rare character ('_', 'y'): a plain search stops at each occurrence of the pattern's first
 -- character, and JSON is full of quotes (measured: 0.15 us instead of 0.6 us a search).
 local function quick(payload)
-  local s, at = string.find(payload, '_tag": "', 1, true)
+  -- kombu and celeriac put properties last: look in the tail first, then in the whole envelope.
+  local from = #payload > 400 and #payload - 400 or 1
+  local s, at = string.find(payload, '_tag": "', from, true)
+  if not s and from > 1 then s, at = string.find(payload, '_tag": "', 1, true) end
   if not s or string.sub(payload, s - 9, s - 1) ~= '"delivery' or string.find(payload, '_tag"', at, true) then return nil end
   local tag = plain(payload, at + 1)
   if not tag or tag == '' then return nil end
-  local i, info = string.find(payload, 'y_info": {"exchange": "', 1, true)
+  local i, info = string.find(payload, 'y_info": {"exchange": "', from, true)
+  if not i and from > 1 then i, info = string.find(payload, 'y_info": {"exchange": "', 1, true) end
   if not i or string.sub(payload, i - 8, i - 1) ~= '"deliver' or string.find(payload, 'y_info"', info, true) then return nil end
   local ex, exEnd = plain(payload, info + 1)
   if not ex or string.sub(payload, exEnd, exEnd + 18) ~= '", "routing_key": "' then return nil end
