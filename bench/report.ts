@@ -79,6 +79,22 @@ function sweepRows(results: SystemResult[]): Row[] {
   return [head, ...rows];
 }
 
+/**
+ * Where the CPU went during the e2e-with-results run at each system's best setting, per task. The
+ * producer, worker and Redis share the machine's cores, so the total bounds the throughput.
+ */
+function cpuRows(results: SystemResult[]): Row[] {
+  const head = ['system (e2e with results, best setting)', 'worker µs/task', 'producer µs/task', 'Redis µs/task', 'total µs/task'];
+  const us = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '–');
+  const rows = results.map((r) => {
+    const run = summarize(r).e2eResults;
+    const c = run.cpuPerTask;
+    if (!c) return [at(r.label, run), '–', '–', '–', '–'];
+    return [at(r.label, run), us(c.workerMs), us(c.producerMs), us(c.redisMs), us(c.workerMs + c.producerMs + c.redisMs)];
+  });
+  return [head, ...rows];
+}
+
 /** Each reads "celeriac is N× better": rates are celeriac ÷ peer, latencies peer ÷ celeriac. */
 function ratioRows(results: SystemResult[]): Row[] {
   const ours = results.find((r) => r.name === 'celeriac');
@@ -168,6 +184,7 @@ export function printReport(report: Report): void {
   const ratios = ratioRows(results);
   if (ratios.length) console.log(`\n${textTable(ratios)}`);
   console.log(`\n${textTable(targetRows(results))}`);
+  console.log(`\n== CPU per task during the e2e-with-results run\n\n${textTable(cpuRows(results))}`);
   console.log(`\n== every worker concurrency tried\n\n${textTable(sweepRows(results))}`);
   for (const r of results) for (const f of r.failures) console.log(`\nFAILED ${r.label} ${f}`);
   for (const s of skipped) console.log(`\nSKIPPED ${s.name}: ${s.reason}`);
@@ -191,6 +208,12 @@ export function markdownSection(report: Report): string {
   const ratios = ratioRows(report.results);
   if (ratios.length) parts.push('', markdownTable(ratios));
   parts.push('', markdownTable(targetRows(report.results)));
+  parts.push(
+    '',
+    'CPU per task during the e2e-with-results run (worker process, producer process and Redis server, from /proc and `INFO cpu`; the three share the cores):',
+    '',
+    markdownTable(cpuRows(report.results)),
+  );
   parts.push('', 'Every worker concurrency tried:', '', markdownTable(sweepRows(report.results)));
   for (const r of report.results) for (const f of r.failures) parts.push('', `**${r.label} ${f}**`);
   for (const s of report.skipped) parts.push('', `**${s.name} did not run:** ${s.reason.split('\n')[0]}`);

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { nodeBaselineRss, ROOT, whileAlive } from './lib/process.js';
-import { SYSTEM_NAMES, systemDbs, type BenchOptions, type BenchSystem, type SystemName, type SystemResult, type WorkerRun } from './lib/types.js';
+import { SYSTEM_NAMES, systemDbs, type BenchOptions, type BenchSystem, type CpuSplit, type SystemName, type SystemResult, type WorkerRun } from './lib/types.js';
 import { flushDbs, median, percentile, rate, redisClient } from './lib/util.js';
 import { markdownSection, printReport, writeDocs, type Machine, type Report } from './report.js';
 
@@ -97,7 +97,7 @@ async function benchSystem(system: BenchSystem, o: BenchOptions): Promise<System
       await flushDbs(o.redis, system.dbs);
       const worker = system.startWorker(c);
       try {
-        const t = await whileAlive(worker, system.measureWithWorker());
+        const t = await whileAlive(worker, system.measureWithWorker(worker));
         const run: WorkerRun = {
           concurrency: c,
           e2eResults: rate(o.tasks, t.e2eResultsMs),
@@ -105,6 +105,7 @@ async function benchSystem(system: BenchSystem, o: BenchOptions): Promise<System
           p50: percentile(t.latenciesMs, 50),
           p99: percentile(t.latenciesMs, 99),
           rssBytes: worker.peakRss(system.rssWithChildren),
+          cpuPerTask: t.e2eCpu ? perTask(t.e2eCpu, o.tasks) : null,
         };
         runs.get(c)!.push(run);
         log(
@@ -132,6 +133,7 @@ async function benchSystem(system: BenchSystem, o: BenchOptions): Promise<System
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
     rssBytes: Math.max(...rs.map((r) => r.rssBytes)),
+    cpuPerTask: medianCpu(rs.map((r) => r.cpuPerTask)),
   }));
   return {
     name: system.name,
@@ -140,6 +142,22 @@ async function benchSystem(system: BenchSystem, o: BenchOptions): Promise<System
     enqueueBulk: median(enqueues.map((e) => e.bulk)),
     runs: merged,
     failures,
+  };
+}
+
+/** CPU split in µs per task. */
+function perTask(cpu: CpuSplit, tasks: number): CpuSplit {
+  const us = (ms: number) => (ms * 1000) / tasks;
+  return { workerMs: us(cpu.workerMs), producerMs: us(cpu.producerMs), redisMs: us(cpu.redisMs) };
+}
+
+function medianCpu(splits: (CpuSplit | null)[]): CpuSplit | null {
+  const known = splits.filter((s): s is CpuSplit => s !== null);
+  if (!known.length) return null;
+  return {
+    workerMs: median(known.map((s) => s.workerMs)),
+    producerMs: median(known.map((s) => s.producerMs)),
+    redisMs: median(known.map((s) => s.redisMs)),
   };
 }
 

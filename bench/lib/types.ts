@@ -22,8 +22,17 @@ export interface BenchOptions {
 }
 
 /** Raw timings of one system with one worker setting (milliseconds). */
+/** CPU spent during the timed e2e-with-results run, ms (from /proc and Redis's INFO cpu). */
+export interface CpuSplit {
+  workerMs: number;
+  producerMs: number;
+  redisMs: number;
+}
+
 export interface WorkerTimings {
   e2eResultsMs: number;
+  /** CPU during the e2e-with-results run, when measured. */
+  e2eCpu?: CpuSplit;
   e2eIgnoredMs: number;
   latenciesMs: number[];
 }
@@ -41,6 +50,8 @@ export interface WorkerRun {
   p50: number;
   p99: number;
   rssBytes: number;
+  /** CPU per task during the e2e-with-results run, µs; null when not measured. */
+  cpuPerTask: CpuSplit | null;
 }
 
 export interface SystemResult {
@@ -67,7 +78,7 @@ export interface BenchSystem {
   measureEnqueue(): Promise<EnqueueTimings>;
   startWorker(concurrency: number): WorkerProcess;
   /** With the worker running: wait until it answers, warm up, then time the runs. */
-  measureWithWorker(): Promise<WorkerTimings>;
+  measureWithWorker(worker: WorkerProcess): Promise<WorkerTimings>;
   close(): Promise<void>;
 }
 

@@ -1,7 +1,8 @@
 """Producer for the Python Celery runs: a Python client for the Python worker, timed here, printed as JSON.
 
   producer.py enqueue <one> <bulk>            -> {"oneMs", "bulkMs"}        (no worker running)
-  producer.py worker <tasks> <latency> <secs> -> {"e2eResultsMs", "e2eIgnoredMs", "latenciesMs"}
+  producer.py worker <tasks> <latency> <secs> <worker pid>
+                                              -> {"e2eResultsMs", "e2eCpu", "e2eIgnoredMs", "latenciesMs"}
 
 Celery has no bulk publish API; "bulk" reuses one producer (connection) for every send, as
 `group.apply_async` does. Completion checks match the TypeScript side: results = every
@@ -79,10 +80,27 @@ def enqueue(one, bulk):
     return {"oneMs": one_ms, "bulkMs": ms_since(start)}
 
 
-def with_worker(tasks, latency, timeout):
+def process_cpu_ms(pid):
+    """User + system CPU of a process and its threads, ms (utime and stime are in clock ticks)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_ms():
+    info = counter.info("cpu")
+    return (info["used_cpu_user"] + info["used_cpu_sys"]) * 1000
+
+
+def with_worker(tasks, latency, timeout, worker_pid):
     noop.delay().get(timeout=timeout)  # ready = it answered a round trip
     e2e_results(min(1000, tasks), timeout)  # warm-up burst
+    before = (process_cpu_ms(worker_pid), time.process_time(), redis_cpu_ms())
     e2e_results_ms = e2e_results(tasks, timeout)
+    e2e_cpu = {
+        "workerMs": process_cpu_ms(worker_pid) - before[0],
+        "producerMs": (time.process_time() - before[1]) * 1000,
+        "redisMs": redis_cpu_ms() - before[2],
+    }
 
     base = int(counter.get("bench:done") or 0)
     start = time.perf_counter()
@@ -95,7 +113,7 @@ def with_worker(tasks, latency, timeout):
         start = time.perf_counter()
         noop.delay().get(timeout=timeout)
         latencies.append(ms_since(start))
-    return {"e2eResultsMs": e2e_results_ms, "e2eIgnoredMs": e2e_ignored_ms, "latenciesMs": latencies}
+    return {"e2eResultsMs": e2e_results_ms, "e2eCpu": e2e_cpu, "e2eIgnoredMs": e2e_ignored_ms, "latenciesMs": latencies}
 
 
 if __name__ == "__main__":
@@ -103,5 +121,5 @@ if __name__ == "__main__":
     if mode == "enqueue":
         out = enqueue(int(rest[0]), int(rest[1]))
     else:
-        out = with_worker(int(rest[0]), int(rest[1]), float(rest[2]))
+        out = with_worker(int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3]))
     print(json.dumps(out))

@@ -8,6 +8,7 @@
  */
 import Queue from 'bee-queue';
 import { redisAddress } from '../lib/connection.js';
+import { withCpu } from '../lib/cpu.js';
 import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
 import { redisClient, since, timeCountedRun, waitFor } from '../lib/util.js';
@@ -107,12 +108,12 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
       return spawnWorker(process.execPath, args, {});
     },
 
-    async measureWithWorker(): Promise<WorkerTimings> {
+    async measureWithWorker(worker): Promise<WorkerTimings> {
       // Ready = it ran one job; then a burst to warm the JIT.
       await e2eResults(1);
       await e2eResults(Math.min(1000, o.tasks));
 
-      const e2eResultsMs = await e2eResults(o.tasks);
+      const { value: e2eResultsMs, cpu: e2eCpu } = await withCpu(worker, counter, () => e2eResults(o.tasks));
 
       const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => saveAll(noopIgnored, o.tasks));
 
@@ -120,7 +121,7 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
       const waiting = new Queue('noop', { redis, isWorker: false, getEvents: true, storeJobs: false });
       try {
         await waiting.ready();
-        return { e2eResultsMs, e2eIgnoredMs, latenciesMs: await latencies(waiting) };
+        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs: await latencies(waiting) };
       } finally {
         await waiting.close();
       }

@@ -5,6 +5,7 @@
  */
 import { Queue, QueueEvents } from 'bullmq';
 import { redisAddress } from '../lib/connection.js';
+import { withCpu } from '../lib/cpu.js';
 import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
 import { redisClient, since, timeCountedRun, timeRoundTrips, waitFor } from '../lib/util.js';
@@ -64,12 +65,12 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
       return spawnWorker(process.execPath, args, {});
     },
 
-    async measureWithWorker(): Promise<WorkerTimings> {
+    async measureWithWorker(worker): Promise<WorkerTimings> {
       // Ready = it ran one job; then a burst to warm the JIT.
       await e2eResults(1);
       await e2eResults(Math.min(1000, o.tasks));
 
-      const e2eResultsMs = await e2eResults(o.tasks);
+      const { value: e2eResultsMs, cpu: e2eCpu } = await withCpu(worker, counter, () => e2eResults(o.tasks));
 
       const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => addBulk(o.tasks, 'noop_ignored'));
 
@@ -77,7 +78,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
       const events = new QueueEvents('bench', { connection });
       try {
         await events.waitUntilReady();
-        return { e2eResultsMs, e2eIgnoredMs, latenciesMs: await latencies(events) };
+        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs: await latencies(events) };
       } finally {
         await events.close();
       }

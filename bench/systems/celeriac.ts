@@ -4,6 +4,7 @@
  * bee-queue's `saveAll` are sent).
  */
 import type { Redis } from 'ioredis';
+import { withCpu } from '../lib/cpu.js';
 import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
 import { redisClient, redisUrl, since, timeCountedRun, timeRoundTrips, waitForCeleryResults } from '../lib/util.js';
@@ -62,16 +63,16 @@ export async function createCeleriacSystem(o: BenchOptions): Promise<BenchSystem
       return spawnWorker(process.execPath, args, env);
     },
 
-    async measureWithWorker(): Promise<WorkerTimings> {
+    async measureWithWorker(worker): Promise<WorkerTimings> {
       // Ready = it answered a round trip; then a burst to warm the JIT.
       await (await noop.delay()).get({ timeout: o.timeoutMs });
       await e2eResults(Math.min(1000, o.tasks));
 
-      const e2eResultsMs = await e2eResults(o.tasks);
+      const { value: e2eResultsMs, cpu: e2eCpu } = await withCpu(worker, counter, () => e2eResults(o.tasks));
 
       const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => sendBulk(noopIgnored, o.tasks));
       const latenciesMs = await timeRoundTrips(o.latencyCalls, async () => (await noop.delay()).get({ timeout: o.timeoutMs }));
-      return { e2eResultsMs, e2eIgnoredMs, latenciesMs };
+      return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs };
     },
 
     async close() {
