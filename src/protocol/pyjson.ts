@@ -22,7 +22,8 @@ export function dumpsMerged(base: Record<string, unknown>, extra: Record<string,
   let out = '{';
   const field = (key: string, value: unknown): void => {
     if (value === undefined || typeof value === 'function') return;
-    out += (out === '{' ? '' : ', ') + quotedKey(key) + dumps(value);
+    out += quotedKey(key, out === '{');
+    out += dumps(value);
   };
   for (const key in base) {
     if (key === omit || !Object.prototype.hasOwnProperty.call(base, key)) continue;
@@ -42,16 +43,24 @@ const MAX_FAST_DEPTH = 200;
 /** Strings that need no escaping: printable ASCII except `"` and `\\`. */
 const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
-/** `"key": ` for object keys seen before: keys repeat from message to message. */
-const quotedKeys = new Map<string, string>();
+/**
+ * `"key": ` and `, "key": ` for object keys seen before: keys repeat from message to message, and
+ * building the separator per key would copy a string for every key of every message.
+ */
+const quotedKeys = new Map<string, [first: string, later: string]>();
 
-function quotedKey(key: string): string {
-  let quoted = quotedKeys.get(key);
-  if (quoted === undefined) {
-    quoted = `${quote(key)}: `;
-    if (quotedKeys.size < 2000) quotedKeys.set(key, quoted);
+function quotedKeyPair(key: string): [string, string] {
+  let pair = quotedKeys.get(key);
+  if (pair === undefined) {
+    const quoted = `${quote(key)}: `;
+    pair = [quoted, `, ${quoted}`];
+    if (quotedKeys.size < 2000) quotedKeys.set(key, pair);
   }
-  return quoted;
+  return pair;
+}
+
+function quotedKey(key: string, first = true): string {
+  return quotedKeyPair(key)[first ? 0 : 1];
 }
 
 /**
@@ -88,7 +97,8 @@ function writeFast(value: unknown, depth: number): string {
     if (!Object.prototype.hasOwnProperty.call(record, key)) continue;
     const v = record[key];
     if (v === undefined || typeof v === 'function') continue;
-    out += (first ? quotedKey(key) : `, ${quotedKey(key)}`) + writeFast(v, depth + 1);
+    out += quotedKey(key, first);
+    out += writeFast(v, depth + 1);
     first = false;
   }
   return `${out}}`;
