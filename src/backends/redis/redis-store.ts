@@ -7,6 +7,7 @@
 import type { Redis } from 'ioredis';
 import { openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
 import { Batcher } from '../../utils/batcher.js';
+import { ResultChannels } from './result-channels.js';
 import type { KeyValueStore, ScoredMember } from '../keyvalue.js';
 
 /**
@@ -51,20 +52,11 @@ export interface RedisStoreOptions {
 
 type Listener = (value?: string) => void;
 
-/** How long a channel subscribed at call time waits for a `get()` or a result before it is dropped. */
-const WATCH_TTL_MS = 30_000;
-/** At most this many call-time subscriptions at once; beyond, calls are not watched. */
-const MAX_WATCHED = 10_000;
-
 export class RedisKeyValueStore implements KeyValueStore {
   readonly client: Redis & { celeriacSetResults(...keysThenArgs: (string | number)[]): Promise<number> };
   /** Results stored in one tick with the same expiry go to Redis as one script call. */
   private readonly results = new Batcher<{ key: string; value: string; ttlMs: number }>((batch) => this.setMany(batch), 500);
-  private subscriber: Redis | null = null;
-  private readonly listeners = new Map<string, Set<Listener>>();
-  /** Channels subscribed by `watch` that no waiter has taken over yet, to when they expire. */
-  private readonly watched = new Map<string, number>();
-  private watchSweep: NodeJS.Timeout | null = null;
+  private readonly channels: ResultChannels;
   private closed = false;
   /** `onChange` announces a (spurious) change once SUBSCRIBE is confirmed; see KeyValueStore. */
   readonly notifiesWhenSubscribed = true;
@@ -73,6 +65,11 @@ export class RedisKeyValueStore implements KeyValueStore {
     const client = this.open('main');
     client.defineCommand('celeriacSetResults', { lua: SET_RESULTS });
     this.client = client as RedisKeyValueStore['client'];
+    this.channels = new ResultChannels({
+      openSubscriber: (onReconnect) => this.open('subscriber', onReconnect),
+      watchTtlMs: options.watchTtlMs,
+      onError: options.onError,
+    });
   }
 
   /** Prefixed key name (Celery's `get_key_for_task` with the global prefix). */
@@ -143,113 +140,23 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 
   onChange(key: string, listener: Listener): () => void {
-    const channel = this.key(key);
-    let set = this.listeners.get(channel);
-    const entry: Listener = (value) => listener(value);
-    if (!set) {
-      this.listeners.set(channel, (set = new Set()));
-      this.subscribe(channel);
-    } else {
-      // Already subscribed (by another waiter or by `watch`): a waiter taking over a watched channel
-      // keeps it until it leaves. Read once now, as the subscription may predate nothing we missed.
-      this.watched.delete(channel);
-      queueMicrotask(() => entry());
-    }
-    set.add(entry);
-    return () => {
-      const current = this.listeners.get(channel);
-      if (!current?.delete(entry) || current.size > 0) return;
-      this.release(channel);
-    };
+    return this.channels.onChange(this.key(key), listener);
   }
 
-  /**
-   * Celery's `on_task_call`: subscribe to a task's channel as it is sent, so a `get()` that follows
-   * is already listening when the result is published (one round trip sooner than subscribing
-   * then). The subscription is dropped when the result arrives with nobody waiting, or after
-   * WATCH_TTL_MS; a `get()` then subscribes and reads as usual.
-   */
+  /** Celery's `on_task_call`: subscribe to a task's result channel as it is sent (see ResultChannels). */
   watch(key: string): void {
-    const channel = this.key(key);
-    if (this.closed || this.listeners.has(channel) || this.watched.size >= MAX_WATCHED) return;
-    this.listeners.set(channel, new Set());
-    this.watched.set(channel, Date.now() + (this.options.watchTtlMs ?? WATCH_TTL_MS));
-    this.subscribe(channel);
-    if (!this.watchSweep) {
-      this.watchSweep = setInterval(() => this.dropExpiredWatches(), Math.min(1000, this.options.watchTtlMs ?? WATCH_TTL_MS));
-      this.watchSweep.unref();
-    }
+    if (!this.closed) this.channels.watch(this.key(key));
   }
 
-  private dropExpiredWatches(): void {
-    const now = Date.now();
-    // Insertion order is expiry order: stop at the first one still live.
-    for (const [channel, expires] of this.watched) {
-      if (expires > now) break;
-      this.release(channel);
-    }
-    if (this.watched.size === 0 && this.watchSweep) {
-      clearInterval(this.watchSweep);
-      this.watchSweep = null;
-    }
-  }
-
-  private subscribe(channel: string): void {
-    const subscriber = this.subscriberConnection();
-    // Once the subscription is live, announce a (spurious) change: the waiters' read then covers
-    // a result written before the SUBSCRIBE, which no message would bring.
-    subscriber.subscribe(channel).then(
-      () => this.notify(channel),
-      (err: Error) => {
-        this.options.onError?.('subscribing to a result channel failed', err);
-        this.notify(channel); // waiters read at least once (they skipped their own first read)
-      },
-    );
-  }
-
-  /** Nobody listens on `channel` any more: unsubscribe. */
-  private release(channel: string): void {
-    this.watched.delete(channel);
-    if (!this.listeners.delete(channel)) return;
-    if (this.subscriber && !this.closed) void this.subscriber.unsubscribe(channel).catch(() => undefined);
-  }
-
-  /** Channels currently subscribed for waiters (tests and diagnostics). */
+  /** Channels currently subscribed, for waiters or watches (tests and diagnostics). */
   get watchedKeys(): number {
-    return this.listeners.size;
+    return this.channels.size;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.listeners.clear();
-    this.watched.clear();
-    if (this.watchSweep) clearInterval(this.watchSweep);
-    const subscriber = this.subscriber;
-    this.subscriber = null;
-    await Promise.all([
-      subscriber?.quit().catch(() => subscriber.disconnect()),
-      this.client.quit().catch(() => this.client.disconnect()),
-    ]);
-  }
-
-  private subscriberConnection(): Redis {
-    if (this.subscriber) return this.subscriber;
-    const subscriber = this.open('subscriber', () => {
-      // Reconnected (ioredis re-subscribes by itself): results published meanwhile were missed, re-read.
-      for (const channel of this.listeners.keys()) this.notify(channel);
-    });
-    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.notify(channel.toString(), message.toString()));
-    this.subscriber = subscriber;
-    return subscriber;
-  }
-
-  private notify(channel: string, value?: string): void {
-    const listeners = this.listeners.get(channel);
-    if (!listeners) return;
-    // A watched channel's result arrived before anyone waited: drop the watch; a later get() reads the key.
-    if (listeners.size === 0 && value !== undefined && this.watched.has(channel)) return this.release(channel);
-    for (const listener of [...listeners]) listener(value);
+    await Promise.all([this.channels.close(), this.client.quit().catch(() => this.client.disconnect())]);
   }
 
   private open(role: string, onReconnect?: () => void): Redis {
