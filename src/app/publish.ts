@@ -2,7 +2,6 @@
  * Turning a call (`delay`, `applyAsync`, `sendTask`) into a published protocol-v2 message: ids,
  * parent/root linkage from the running task, ETA/expiry, routing, and publish retries.
  */
-import { randomUUID } from 'node:crypto';
 import type { SignatureLike } from '../canvas/signature.js';
 import { toSignatureDict } from '../canvas/signature.js';
 import { buildTaskMessage, parseIsoDate } from '../protocol/message.js';
@@ -10,6 +9,7 @@ import type { SignatureDict, TransportMessage } from '../protocol/types.js';
 import type { Broker } from '../brokers/types.js';
 import type { RetryPolicy } from '../utils/retry.js';
 import { retryWithPolicy } from '../utils/retry.js';
+import { uuid4 } from '../utils/uuid.js';
 import { redactText, redactUrl } from '../utils/url.js';
 import { BrokerConnectionError, CeleriacError } from '../errors.js';
 import type { Celery } from './celery.js';
@@ -168,7 +168,7 @@ function prepareTask(
   defaults: TaskPublishDefaults,
 ): PreparedTask {
   const conf = app.conf;
-  const id = options.taskId ?? randomUUID();
+  const id = options.taskId ?? uuid4();
   const parent = currentTask();
   const now = Date.now();
   const eta = options.countdown !== undefined ? new Date(now + options.countdown * 1000) : toDate(options.eta, 'eta');

@@ -4,8 +4,8 @@
  * `properties.body_encoding = "base64"`, a `delivery_tag` and `delivery_info` added on publish
  * (`kombu/transport/virtual/base.py::_inplace_augment_message`).
  */
-import { randomUUID } from 'node:crypto';
 import { MalformedMessageError } from '../errors.js';
+import { uuid4 } from '../utils/uuid.js';
 import { dumps, dumpsMerged, loads } from './pyjson.js';
 import type { MessageProperties, TransportMessage } from './types.js';
 
@@ -23,7 +23,7 @@ export function encodeEnvelope(message: TransportMessage, route: EnvelopeRoute):
     delivery_info: { exchange: route.exchange, routing_key: route.routingKey },
     priority: route.priority ?? message.properties.priority ?? 0,
     body_encoding: 'base64',
-    delivery_tag: randomUUID(),
+    delivery_tag: uuid4(),
   };
   // Written as dumps() would write the envelope object, piece by piece (base64 needs no escaping).
   let out = `{"body": "${message.body.toString('base64')}"`;
