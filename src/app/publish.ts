@@ -126,7 +126,9 @@ export async function publishTasks(
   if (prepared.some((p) => !p.ignoreResult)) await app.prepareReplies();
   const send = async (): Promise<void> => {
     const broker = await app.connectBroker();
-    for (const p of prepared) await app.ensureQueue(p.queue, p.exchange, p.routingKey);
+    // Each distinct queue once (a bulk send is usually one queue), not an await per message.
+    const queues = new Map(prepared.map((p) => [`${p.queue}\u0000${p.exchange}\u0000${p.routingKey}`, p]));
+    for (const p of queues.values()) await app.ensureQueue(p.queue, p.exchange, p.routingKey);
     const batch = prepared.map((p) => ({
       message: p.message,
       target: { exchange: p.exchange, routingKey: p.routingKey },
