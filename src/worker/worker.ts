@@ -26,6 +26,7 @@ import { createExecutionPool, timeLimitsOf, toJob } from './pools/create.js';
 import type { ExecutionPool, PoolKind } from './pools/types.js';
 import { WorkerLostError } from './pools/time-limit-errors.js';
 import { RateLimitGate } from './rate-limits.js';
+import { SharedWrites } from './shared-writes.js';
 import { handleTaskControl, isTaskControl } from './task-control.js';
 import { metaSourceOf, TaskRequest } from './request.js';
 import { buildResultMeta, notRegisteredInfo } from './result-meta.js';
@@ -73,8 +74,13 @@ export class Worker implements WorkerRuntime {
   private readonly held = new HeldRequests(() => this.updateIntake());
   private readonly counters = { received: 0, succeeded: 0, failed: 0, skipped: 0, rejected: 0 };
   private readonly hooks: MiddlewareHooks;
-  /** The early acks sent in the current batch (see `ackEarly`). */
-  private earlyAcks: { sent: Promise<void>; ids: string[] } | null = null;
+  /**
+   * Early acks are sent without waiting; brokers that batch acks give a whole batch one promise, so
+   * a failure (only a possible redelivery) is logged once per batch, naming its tasks.
+   */
+  private readonly earlyAcks = new SharedWrites((err, batch) =>
+    this.log.warn({ count: batch.count, ids: batch.ids, err: (err as Error).message }, 'early ack failed'),
+  );
 
   constructor(
     readonly app: Celery,
@@ -309,15 +315,17 @@ export class Worker implements WorkerRuntime {
         void this.scheduleEta(request);
         return;
       }
-      if (this.state !== 'running' && this.state !== 'starting') {
-        void this.release(request, true, 'worker stopping');
-        return;
-      }
-      this.rateLimits.admit(request);
+      void this.admitUnlessStopping(request);
     } catch (err) {
       this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not schedule request');
       void this.release(request, true, 'scheduling error');
     }
+  }
+
+  /** A due request goes to the rate limits (then the pool), or back to the broker once stopping. */
+  private admitUnlessStopping(request: TaskRequest): Promise<void> | void {
+    if (this.state !== 'running' && this.state !== 'starting') return this.release(request, true, 'worker stopping');
+    this.rateLimits.admit(request);
   }
 
   private async rejectMalformed(delivery: Delivery, err: unknown): Promise<void> {
@@ -333,11 +341,7 @@ export class Worker implements WorkerRuntime {
         if (request.isSettled) this.held.delete(request);
         return;
       }
-      if (this.state !== 'running' && this.state !== 'starting') {
-        await this.release(request, true, 'worker stopping');
-        return;
-      }
-      this.rateLimits.admit(request);
+      await this.admitUnlessStopping(request);
     } catch (err) {
       this.log.error({ id: request.id, task: request.name, err: (err as Error).message }, 'could not schedule request');
       await this.release(request, true, 'scheduling error');
@@ -388,7 +392,7 @@ export class Worker implements WorkerRuntime {
     const acksLate = request.task.options.acksLate ?? this.app.conf.taskAcksLate;
     // Early ack is sent before the task runs, as Celery's, but not waited for: the round trip would
     // add to every task's latency. A failed ack only means a possible redelivery; it is logged.
-    if (!acksLate) this.ackEarly(request);
+    if (!acksLate) this.earlyAcks.add(request.ack(), request.id);
     request.startedAt = Date.now();
     // Hooks and the task itself are awaited only when they return a promise.
     const before = this.hooks.runEach('beforeExecute', (mw) => mw.beforeExecute!(request));
@@ -458,26 +462,6 @@ export class Worker implements WorkerRuntime {
     const after = this.hooks.runEach('afterExecute', (mw) => mw.afterExecute!(request, result.outcome));
     if (after) await after;
     await this.settleAfter(request, result.outcome, acksLate);
-  }
-
-  /**
-   * Send an early ack without waiting for it. Brokers that batch acks hand the whole batch one
-   * promise; failures are then logged once per batch, naming its tasks, rather than through a
-   * handler per task. A failed ack only means a possible redelivery.
-   */
-  private ackEarly(request: TaskRequest): void {
-    const sent = request.ack();
-    const batch = this.earlyAcks;
-    if (batch?.sent === sent) {
-      batch.ids.push(request.id);
-      return;
-    }
-    const ids = [request.id];
-    this.earlyAcks = { sent, ids };
-    sent.catch((err: unknown) => {
-      const shown = ids.length > 20 ? [...ids.slice(0, 20), `... ${ids.length - 20} more`] : ids;
-      this.log.warn({ ids: shown, err: (err as Error).message }, 'early ack failed');
-    });
   }
 
   private logOutcome(request: TaskRequest, outcome: Outcome): void {

@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
 import { Batcher } from '../../utils/batcher.js';
-import { ResultChannels } from './result-channels.js';
+import { ResultChannels, type Listener } from './result-channels.js';
 import type { KeyValueStore, ScoredMember } from '../keyvalue.js';
 
 /**
@@ -50,7 +50,6 @@ export interface RedisStoreOptions {
   watchTtlMs?: number;
 }
 
-type Listener = (value?: string) => void;
 
 export class RedisKeyValueStore implements KeyValueStore {
   readonly client: Redis & { celeriacSetResults(...keysThenArgs: (string | number)[]): Promise<number> };

@@ -12,7 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 
-type Listener = (value?: string) => void;
+export type Listener = (value?: string) => void;
 
 /** How long a channel subscribed at call time waits for a `get()` or a result before it is dropped. */
 export const WATCH_TTL_MS = 30_000;

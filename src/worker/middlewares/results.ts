@@ -13,6 +13,7 @@ import { exceptionInfo, tracebackText } from '../exceptions.js';
 import type { Outcome, Skip, WorkerMiddleware, WorkerRuntime } from '../middleware.js';
 import type { TaskRequest } from '../request.js';
 import { buildResultMeta, revokedInfo } from '../result-meta.js';
+import { SharedWrites } from '../shared-writes.js';
 
 /** Result writes left to finish in the background before tasks wait for theirs (memory bound). */
 const MAX_BACKGROUND_WRITES = 5000;
@@ -20,17 +21,16 @@ const MAX_BACKGROUND_WRITES = 5000;
 export class ResultMiddleware implements WorkerMiddleware {
   readonly name = 'results';
   private runtime!: WorkerRuntime;
-  /** The background write of the current batch, and how many results it carries. */
-  private batch: { write: Promise<void>; tasks: number; ids: string[] } | null = null;
-  private backgroundTasks = 0;
-  private readonly backgroundWrites = new Set<Promise<void>>();
+  private readonly background = new SharedWrites((err, batch) =>
+    this.runtime.log.error({ count: batch.count, ids: batch.ids, err: (err as Error).message }, 'could not store task results'),
+  );
 
   start(runtime: WorkerRuntime): void {
     this.runtime = runtime;
   }
 
-  async stop(): Promise<void> {
-    while (this.backgroundWrites.size > 0) await Promise.all([...this.backgroundWrites]);
+  stop(): Promise<void> {
+    return this.background.drain();
   }
 
   // Not async: a hook with nothing to do returns no promise, so the worker does not wait a turn.
@@ -50,39 +50,12 @@ export class ResultMiddleware implements WorkerMiddleware {
       write = this.store(request, 'FAILURE', exceptionInfo(outcome.error), tracebackText(outcome.error));
     }
     if (!write || this.mustWait(request)) return write;
-    this.inBackground(write, request.id);
+    this.background.add(write, request.id);
   }
 
   private mustWait(request: TaskRequest): boolean {
     const acksLate = request.task.options.acksLate ?? this.runtime.app.conf.taskAcksLate;
-    return acksLate || hasWorkflow(request.embed) || this.backgroundTasks >= MAX_BACKGROUND_WRITES;
-  }
-
-  /** Track a write nobody waits for: one handler per batch (writes of a tick share a promise). */
-  private inBackground(write: Promise<void>, id: string): void {
-    this.backgroundTasks++;
-    const current = this.batch;
-    if (current?.write === write) {
-      current.tasks++;
-      if (current.ids.length < 20) current.ids.push(id);
-      return;
-    }
-    const batch = { write, tasks: 1, ids: [id] };
-    this.batch = batch;
-    const settled: Promise<void> = write.then(
-      () => this.finishBackground(batch, settled),
-      (err: unknown) => {
-        this.finishBackground(batch, settled);
-        this.runtime.log.error({ count: batch.tasks, ids: batch.ids, err: (err as Error).message }, 'could not store task results');
-      },
-    );
-    this.backgroundWrites.add(settled);
-  }
-
-  private finishBackground(batch: { tasks: number }, settled: Promise<void>): void {
-    this.backgroundTasks -= batch.tasks;
-    this.backgroundWrites.delete(settled);
-    if (this.batch === batch) this.batch = null;
+    return acksLate || hasWorkflow(request.embed) || this.background.outstanding >= MAX_BACKGROUND_WRITES;
   }
 
   async afterSkip(request: TaskRequest, skip: Skip): Promise<void> {
