@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: celeriac, BullMQ, bee-queue and Python Celery on the same Redis, one worker
- * process per system, figures printed and written to docs/benchmarks.md.
+ * process per system, figures printed and written to docs/benchmarks.md. Repeats go round the systems
+ * (all first repeats, then all second ones, ...), so the machine's slow spells fall on each alike.
  *
  *   npm run bench -- --only bullmq,bee-queue --tasks 20000 --repeat 3
  *
@@ -82,48 +83,59 @@ function parseOptions(): { options: BenchOptions; only: SystemName[] } {
   return { options, only: only as SystemName[] };
 }
 
-/** All repeats of one system: enqueue rates, then one fresh worker per concurrency setting. */
-async function benchSystem(system: BenchSystem, o: BenchOptions): Promise<SystemResult> {
+/** What one system's repeats have measured so far. */
+interface SystemRuns {
+  system: BenchSystem;
+  enqueues: { one: number; bulk: number }[];
+  runs: Map<number, WorkerRun[]>;
+  failures: string[];
+}
+
+function newRuns(system: BenchSystem, o: BenchOptions): SystemRuns {
   const concurrencies = o.concurrency[system.name] ?? system.defaultConcurrency;
-  const enqueues: { one: number; bulk: number }[] = [];
-  const runs = new Map<number, WorkerRun[]>(concurrencies.map((c) => [c, []]));
-  const failures: string[] = [];
-  for (let rep = 1; rep <= o.repeat; rep++) {
+  return { system, enqueues: [], runs: new Map(concurrencies.map((c) => [c, []])), failures: [] };
+}
+
+/** One repeat of one system: enqueue rates, then one fresh worker per concurrency setting. */
+async function benchRepeat(acc: SystemRuns, o: BenchOptions, rep: number): Promise<void> {
+  const { system, enqueues, runs, failures } = acc;
+  await flushDbs(o.redis, system.dbs);
+  const e = await system.measureEnqueue();
+  enqueues.push({ one: rate(o.enqueueOne, e.oneMs), bulk: rate(o.enqueueBulk, e.bulkMs) });
+  log(`${system.label} [${rep}/${o.repeat}] enqueue: ${fmt(enqueues.at(-1)!.one)}/s one by one, ${fmt(enqueues.at(-1)!.bulk)}/s bulk`);
+  for (const c of runs.keys()) {
     await flushDbs(o.redis, system.dbs);
-    const e = await system.measureEnqueue();
-    enqueues.push({ one: rate(o.enqueueOne, e.oneMs), bulk: rate(o.enqueueBulk, e.bulkMs) });
-    log(`${system.label} [${rep}/${o.repeat}] enqueue: ${fmt(enqueues.at(-1)!.one)}/s one by one, ${fmt(enqueues.at(-1)!.bulk)}/s bulk`);
-    for (const c of concurrencies) {
-      await flushDbs(o.redis, system.dbs);
-      const worker = system.startWorker(c);
-      try {
-        const t = await whileAlive(worker, system.measureWithWorker(worker));
-        const run: WorkerRun = {
-          concurrency: c,
-          e2eResults: rate(o.tasks, t.e2eResultsMs),
-          e2eIgnored: rate(o.tasks, t.e2eIgnoredMs),
-          p50: percentile(t.latenciesMs, 50),
-          p99: percentile(t.latenciesMs, 99),
-          rssBytes: worker.peakRss(system.rssWithChildren),
-          cpuPerTask: t.e2eCpu ? perTask(t.e2eCpu, o.tasks) : null,
-        };
-        runs.get(c)!.push(run);
-        log(
-          `${system.label} [${rep}/${o.repeat}] -c ${c}: e2e ${fmt(run.e2eResults)}/s with results, ${fmt(run.e2eIgnored)}/s ignored; ` +
-            `p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms; RSS ${(run.rssBytes / 2 ** 20).toFixed(1)} MB`,
-        );
-      } catch (err) {
-        // One failed setting does not sink the others; it is reported with the results.
-        const message = `-c ${c} (repeat ${rep}) failed: ${(err as Error).message}`;
-        failures.push(message.split('\n')[0]!);
-        log(`${system.label} ${message}`);
-      } finally {
-        await worker.stop();
-      }
+    const worker = system.startWorker(c);
+    try {
+      const t = await whileAlive(worker, system.measureWithWorker(worker));
+      const run: WorkerRun = {
+        concurrency: c,
+        e2eResults: rate(o.tasks, t.e2eResultsMs),
+        e2eIgnored: rate(o.tasks, t.e2eIgnoredMs),
+        p50: percentile(t.latenciesMs, 50),
+        p99: percentile(t.latenciesMs, 99),
+        rssBytes: worker.peakRss(system.rssWithChildren),
+        cpuPerTask: t.e2eCpu ? perTask(t.e2eCpu, o.tasks) : null,
+      };
+      runs.get(c)!.push(run);
+      log(
+        `${system.label} [${rep}/${o.repeat}] -c ${c}: e2e ${fmt(run.e2eResults)}/s with results, ${fmt(run.e2eIgnored)}/s ignored; ` +
+          `p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms; RSS ${(run.rssBytes / 2 ** 20).toFixed(1)} MB`,
+      );
+    } catch (err) {
+      // One failed setting does not sink the others; it is reported with the results.
+      const message = `-c ${c} (repeat ${rep}) failed: ${(err as Error).message}`;
+      failures.push(message.split('\n')[0]!);
+      log(`${system.label} ${message}`);
+    } finally {
+      await worker.stop();
     }
   }
-  await flushDbs(o.redis, system.dbs);
-  // Median of the repeats for each figure; RSS is a peak, so the highest.
+}
+
+/** The medians of a system's repeats (RSS: the highest, as it is a peak). */
+function summarize(acc: SystemRuns): SystemResult {
+  const { system, enqueues, runs, failures } = acc;
   const completed = [...runs.entries()].filter(([, rs]) => rs.length > 0);
   if (!completed.length) throw new Error(`every worker setting failed: ${failures.join('; ')}`);
   const merged = completed.map(([concurrency, rs]): WorkerRun => ({
@@ -217,19 +229,44 @@ async function main(): Promise<void> {
   console.log(`bench: ${only.join(', ')}; ${machine.cpu}, ${machine.cores} cores; Redis ${machine.redis} at ${options.redis}, DBs ${options.dbBase}-${options.dbBase + 5}`);
   const results: SystemResult[] = [];
   const skipped: Report['skipped'] = [];
+  const skip = async (name: SystemName, err: unknown): Promise<void> => {
+    const reason = (err as Error).message;
+    console.error(`  SKIPPED ${name}: ${reason}`);
+    skipped.push({ name, reason });
+    await flushDbs(options.redis, systemDbs(name, options.dbBase)).catch(() => undefined);
+  };
+  let live: SystemRuns[] = [];
   for (const name of only) {
-    let system: BenchSystem | null = null;
     try {
-      system = await FACTORIES[name](options);
-      results.push(await benchSystem(system, options));
+      live.push(newRuns(await FACTORIES[name](options), options));
     } catch (err) {
-      const reason = (err as Error).message;
-      console.error(`  SKIPPED ${name}: ${reason}`);
-      skipped.push({ name, reason });
-      await flushDbs(options.redis, systemDbs(name, options.dbBase)).catch(() => undefined);
-    } finally {
-      await system?.close().catch(() => undefined);
+      await skip(name, err);
     }
+  }
+  try {
+    // Repeats go round the systems (every system's first repeat, then every second, ...), so a
+    // machine that slows down for a while slows each system's runs alike instead of one system's.
+    for (let rep = 1; rep <= options.repeat; rep++) {
+      const failed = new Set<SystemRuns>();
+      for (const acc of live) {
+        await benchRepeat(acc, options, rep).catch(async (err: unknown) => {
+          failed.add(acc);
+          await skip(acc.system.name, err);
+          await acc.system.close().catch(() => undefined);
+        });
+      }
+      live = live.filter((acc) => !failed.has(acc));
+    }
+    for (const acc of live) {
+      await flushDbs(options.redis, acc.system.dbs);
+      try {
+        results.push(summarize(acc));
+      } catch (err) {
+        await skip(acc.system.name, err);
+      }
+    }
+  } finally {
+    for (const acc of live) await acc.system.close().catch(() => undefined);
   }
   const report: Report = {
     results,

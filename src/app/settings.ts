@@ -207,9 +207,9 @@ export const SETTINGS = {
     celery: 'worker_max_young_generation_mb',
     env: 'CELERIAC_WORKER_MAX_YOUNG_GENERATION_MB',
     schema: z.number().nonnegative(),
-    default: 16,
+    default: 8,
     description:
-      'celeriac only: the `celeriac worker` process stops V8 growing its young generation (new space) past this many MB; 0 keeps V8\'s default (up to 32 MB). Smaller saves memory and costs CPU in garbage collection: on 2 cores with no-op tasks, 4 MB gave about 20 % less throughput than V8\'s default for 90 MB less peak RSS, 16 MB about 10 % less for 75 MB less.',
+      "celeriac only: the `celeriac worker` process stops V8 growing its young generation (new space) past this many MB; 0 keeps V8's default (up to 32 MB). Smaller saves memory and costs CPU in garbage collection. Measured on 2 cores with no-op tasks over Redis (docs/worker.md): 8 MB peaks at about 90 MB RSS and 16 MB at about 97 MB, for about 3 µs (some 12 %) more worker CPU per task at 8; 4 MB cost about 20 % of throughput.",
   },
   workerHeapGrowthPercent: {
     celery: 'worker_heap_growth_percent',

@@ -32,10 +32,11 @@ export interface KeyValueStore {
   /** Start listening for `key` ahead of any waiter (see `ResultBackend.onTaskCall`). */
   watch?(key: string): void;
   /**
-   * True when `onChange` itself calls the listener once the subscription is live (Redis: after
-   * SUBSCRIBE is confirmed), so the waiter's one read then covers results written before it.
+   * True when `onChange` itself covers a value stored before its subscription was live: it passes
+   * that value (Redis reads the key right behind SUBSCRIBE), or calls the listener without one so
+   * the waiter reads. The waiter then makes no read of its own.
    */
-  readonly notifiesWhenSubscribed?: boolean;
+  readonly coversEarlierValues?: boolean;
   /**
    * Set `key` unless its stored value is a SUCCESS result, announcing the change, as one atomic
    * step. Stores without it get Celery's get-then-set.
@@ -302,9 +303,8 @@ export class KeyValueResultBackend implements ResultBackend {
         if (finished) return;
         if (store.onChange) {
           unsubscribe = store.onChange(taskKey(taskId), checkValue);
-          // The result may have landed before we subscribed: read it, now or (one read instead of
-          // two) once the store says the subscription is live.
-          if (!store.notifiesWhenSubscribed) void check();
+          // The result may have landed before we subscribed: read it, unless the store covers that.
+          if (!store.coversEarlierValues) void check();
           return;
         }
         let delay = this.pollInitialMs;

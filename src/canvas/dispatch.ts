@@ -55,17 +55,22 @@ export async function onTaskFailure(app: Celery, backend: ResultBackend | null, 
   const info = toExceptionInfo(error);
   const traceback = tracebackText(error);
   if (task.embed.chord) await chordPartReturn(app, backend, chordMember(task), state, info);
+  // The later steps' states go out together (one write where the backend batches), not one round
+  // trip each: a client that saw this task fail then finds them marked sooner.
+  const marks: Promise<void>[] = [];
+  const chordSteps: { id: string; groupId: string | null; groupIndex: number | null; chord: SignatureLike }[] = [];
   for (const raw of task.embed.chain ?? []) {
     const step = signature(raw, app);
     if (backend && PROPAGATE_STATES.has(state)) {
-      for (const { id, groupId } of frozenTasks(step, app)) await backend.storeResult(failureMeta(id, groupId, state, info, traceback));
+      for (const { id, groupId } of frozenTasks(step, app)) marks.push(backend.storeResult(failureMeta(id, groupId, state, info, traceback)));
     }
     const chord = step.options.chord as SignatureLike | undefined;
     if (chord && typeof step.options.task_id === 'string') {
-      const member = { id: step.options.task_id, groupId: (step.options.group_id as string | undefined) ?? null, groupIndex: (step.options.group_index as number | undefined) ?? null, chord };
-      await chordPartReturn(app, backend, member, state, info);
+      chordSteps.push({ id: step.options.task_id, groupId: (step.options.group_id as string | undefined) ?? null, groupIndex: (step.options.group_index as number | undefined) ?? null, chord });
     }
   }
+  await Promise.all(marks);
+  for (const member of chordSteps) await chordPartReturn(app, backend, member, state, info);
   if (task.embed.errbacks?.length) await callTaskErrbacks(app, task.request, task.embed.errbacks, error, traceback);
 }
 

@@ -8,7 +8,7 @@ export class HeldRequests extends Set<TaskRequest> {
 
   override add(request: TaskRequest): this {
     super.add(request);
-    this.onChange?.();
+    this.onChange();
     return this;
   }
 

@@ -57,8 +57,8 @@ export class RedisKeyValueStore implements KeyValueStore {
   private readonly results = new Batcher<{ key: string; value: string; ttlMs: number }>((batch) => this.setMany(batch), 500);
   private readonly channels: ResultChannels;
   private closed = false;
-  /** `onChange` announces a (spurious) change once SUBSCRIBE is confirmed; see KeyValueStore. */
-  readonly notifiesWhenSubscribed = true;
+  /** `onChange` reads the key behind each SUBSCRIBE (see ResultChannels and KeyValueStore). */
+  readonly coversEarlierValues = true;
 
   constructor(private readonly options: RedisStoreOptions) {
     const client = this.open('main');

@@ -4,11 +4,16 @@
  * while someone waits and unsubscribed when the last waiter leaves.
  *
  * Besides waiters there are watches (Celery's `on_task_call`): a channel subscribed as its task is
- * sent, so that a `get()` that follows is already listening. A waiter taking a watch over reads the
- * key once (the result may have been published before the subscription was live). Unsubscribes go
- * out together after the current turn, not in the middle of handing a result to its waiter.
- * (Reading a watched key as soon as its subscription is live, to spare the waiter its read, was
- * tried: on a lone round trip it cost more, one more socket write in the same window, than it saved.)
+ * sent, so that a `get()` that follows is already listening.
+ *
+ * A result may be stored before its channel's subscription is live, so each SUBSCRIBE is followed by
+ * a GET of the key on the same connection, in the same write (RESP3 allows commands on a subscribed
+ * connection, and Redis runs one connection's commands in order): a null reply means any later
+ * result will be published to us. On a lone round trip this is one socket write where a subscribe,
+ * its confirmation and a read on the other connection were two writes and a wait; each write costs
+ * tens of microseconds on a small VM. Unsubscribes wait a little and go out with the next subscribe,
+ * for the same reason. Over RESP2 (a subscribed connection runs no GET) waiters read the key
+ * themselves once the subscription is confirmed.
  */
 import type { Redis } from 'ioredis';
 
@@ -18,6 +23,11 @@ export type Listener = (value?: string) => void;
 export const WATCH_TTL_MS = 30_000;
 /** At most this many call-time subscriptions at once; beyond, calls are not watched. */
 const MAX_WATCHED = 10_000;
+
+/** Unsubscribes wait this long for a subscribe to share a write with (none is needed for correctness). */
+const UNSUBSCRIBE_DELAY_MS = 20;
+/** ...unless this many are waiting. */
+const UNSUBSCRIBE_BATCH = 1000;
 
 interface Watch {
   expires: number;
@@ -33,11 +43,19 @@ export interface ResultChannelsOptions {
 export class ResultChannels {
   private subscriber: Redis | null = null;
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** The last value each subscribed channel delivered, for a waiter that joins after it. */
+  private readonly delivered = new Map<string, string>();
   /** Channels subscribed by `watch` that no waiter has taken over yet. Insertion order is expiry order. */
   private readonly watched = new Map<string, Watch>();
   private watchSweep: NodeJS.Timeout | null = null;
+  /** Subscribed (and read) by the next flush. */
+  private readonly subscribing = new Set<string>();
+  /** Nobody listens any more: unsubscribed by the next flush. */
   private readonly unsubscribing = new Set<string>();
-  private unsubscribeScheduled = false;
+  private flushScheduled = false;
+  private unsubscribeTimer: NodeJS.Timeout | null = null;
+  /** False once the subscriber connection refused a GET (RESP2): waiters then read for themselves. */
+  private readsOnSubscriber = true;
   private closed = false;
 
   constructor(private readonly options: ResultChannelsOptions) {}
@@ -47,7 +65,11 @@ export class ResultChannels {
     return this.listeners.size;
   }
 
-  /** Call `listener` with each value published on `channel`, and once (without a value) when the subscription is live. */
+  /**
+   * Call `listener` with each value published on `channel` and with the value stored when the
+   * subscription went live; without a value when the waiter must read the key itself (RESP2, or
+   * after a reconnect).
+   */
   onChange(channel: string, listener: Listener): () => void {
     let set = this.listeners.get(channel);
     const entry: Listener = (value) => listener(value);
@@ -55,10 +77,12 @@ export class ResultChannels {
       this.listeners.set(channel, (set = new Set()));
       this.subscribe(channel);
     } else {
-      // Already subscribed, by another waiter or a watch (which this waiter now takes over): read
-      // once now, as a result may have come before the subscription was live.
+      // Already subscribed, by another waiter or a watch this waiter now takes over: its read is
+      // made or on its way. Hand over what it already delivered; over RESP2, read now.
       this.watched.delete(channel);
-      queueMicrotask(() => entry());
+      const value = this.delivered.get(channel);
+      if (value !== undefined) queueMicrotask(() => entry(value));
+      else if (!this.readsOnSubscriber) queueMicrotask(() => entry());
     }
     set.add(entry);
     return () => {
@@ -89,7 +113,9 @@ export class ResultChannels {
     this.closed = true;
     this.listeners.clear();
     this.watched.clear();
+    this.delivered.clear();
     if (this.watchSweep) clearInterval(this.watchSweep);
+    if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
     const subscriber = this.subscriber;
     this.subscriber = null;
     await subscriber?.quit().catch(() => subscriber.disconnect());
@@ -97,15 +123,77 @@ export class ResultChannels {
 
   private subscribe(channel: string): void {
     this.unsubscribing.delete(channel);
-    this.connection()
-      .subscribe(channel)
-      .then(
-        () => this.notify(channel),
-        (err: Error) => {
-          this.options.onError?.('subscribing to a result channel failed', err);
-          this.notify(channel); // waiters read at least once (they skipped their own first read)
-        },
-      );
+    this.subscribing.add(channel);
+    this.scheduleFlush();
+  }
+
+  /** Nobody listens on `channel` any more: unsubscribe soon, with other changes. */
+  private release(channel: string): void {
+    this.watched.delete(channel);
+    this.delivered.delete(channel);
+    if (!this.listeners.delete(channel)) return;
+    // (If it was never subscribed, the UNSUBSCRIBE is a no-op that shares a write with others.)
+    this.subscribing.delete(channel);
+    this.unsubscribing.add(channel);
+    if (this.unsubscribing.size >= UNSUBSCRIBE_BATCH) this.scheduleFlush();
+    else if (!this.unsubscribeTimer) this.unsubscribeTimer = setTimeout(() => this.scheduleFlush(), UNSUBSCRIBE_DELAY_MS);
+  }
+
+  /**
+   * After this turn (not while a result is being handed to its waiters), one pipeline: pending
+   * unsubscribes, then the new subscriptions, then a read of each new channel's key.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
+    this.unsubscribeTimer = null;
+    // A channel listened to again meanwhile stays subscribed.
+    const unsubscribe = [...this.unsubscribing].filter((c) => !this.listeners.has(c));
+    const subscribe = [...this.subscribing];
+    this.unsubscribing.clear();
+    this.subscribing.clear();
+    if (this.closed || (!unsubscribe.length && !subscribe.length)) return;
+    if (!subscribe.length && !this.subscriber) return;
+    const pipeline = this.connection().pipeline();
+    if (unsubscribe.length) pipeline.unsubscribe(...unsubscribe);
+    if (subscribe.length) pipeline.subscribe(...subscribe);
+    const reads = subscribe.length > 0 && this.readsOnSubscriber;
+    if (reads) for (const channel of subscribe) pipeline.get(channel);
+    const first = unsubscribe.length ? 2 : 1;
+    pipeline.exec().then(
+      (replies) => {
+        if (!subscribe.length) return;
+        const subscribed = replies?.[first - 1];
+        if (!subscribed || subscribed[0]) return this.subscribeFailed(subscribe, subscribed?.[0] ?? new Error('no reply'));
+        for (let i = 0; i < subscribe.length; i++) {
+          const channel = subscribe[i]!;
+          if (!reads) {
+            this.notify(channel); // RESP2: the waiters read
+            continue;
+          }
+          const [err, value] = replies?.[first + i] ?? [new Error('no reply'), null];
+          if (err) {
+            // A subscribed RESP2 connection runs no GET: from now on waiters read for themselves.
+            this.readsOnSubscriber = false;
+            this.notify(channel);
+          } else if (typeof value === 'string') {
+            this.notify(channel, value);
+          }
+        }
+      },
+      (err: Error) => this.subscribeFailed(subscribe, err),
+    );
+  }
+
+  private subscribeFailed(channels: string[], err: Error): void {
+    this.options.onError?.('subscribing to a result channel failed', err);
+    for (const channel of channels) this.notify(channel); // waiters read at least once
   }
 
   private notify(channel: string, value?: string): void {
@@ -113,6 +201,7 @@ export class ResultChannels {
     if (!listeners) return;
     // A watched channel's result arrived before anyone waited: drop the watch; a later get() reads the key.
     if (listeners.size === 0 && value !== undefined && this.watched.has(channel)) return this.release(channel);
+    if (value !== undefined) this.delivered.set(channel, value);
     for (const listener of [...listeners]) listener(value);
   }
 
@@ -126,22 +215,6 @@ export class ResultChannels {
       clearInterval(this.watchSweep);
       this.watchSweep = null;
     }
-  }
-
-  /** Nobody listens on `channel` any more: unsubscribe after this turn, with any others released in it. */
-  private release(channel: string): void {
-    this.watched.delete(channel);
-    if (!this.listeners.delete(channel)) return;
-    this.unsubscribing.add(channel);
-    if (this.unsubscribeScheduled) return;
-    this.unsubscribeScheduled = true;
-    setImmediate(() => {
-      this.unsubscribeScheduled = false;
-      // A channel subscribed again meanwhile stays.
-      const channels = [...this.unsubscribing].filter((c) => !this.listeners.has(c));
-      this.unsubscribing.clear();
-      if (channels.length && this.subscriber && !this.closed) void this.subscriber.unsubscribe(...channels).catch(() => undefined);
-    });
   }
 
   private connection(): Redis {

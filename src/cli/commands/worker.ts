@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ConfigInput } from '../../app/config.js';
 import { CliError } from '../errors.js';
-import { capYoungGeneration, setHeapGrowthPercent } from '../../worker/heap-tuning.js';
+import { capYoungGeneration, collectStartupGarbage, setHeapGrowthPercent } from '../../worker/heap-tuning.js';
 import { appFromOptions, connect, parseNumber, type GlobalOptions } from '../context.js';
 import { resolveAppModule } from '../load-app.js';
 
@@ -56,7 +56,7 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
     .option('--soft-shutdown-timeout <seconds>', 'on warm shutdown, let running tasks go on this long, then stop them')
     .option('--without-rate-limits', 'ignore every rate limit')
     .option('--disable-prefetch', 'take a message only when a slot is free')
-    .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 16)")
+    .option('--max-young-generation-mb <n>', "cap on V8's young generation in MB (0 = V8's default; default from workerMaxYoungGenerationMb, 8)")
     .option('--heap-growth-percent <n>', "old generation growth between full GCs, percent of the live heap (0 = V8's default; default from workerHeapGrowthPercent, 50)")
     .action(async (flags: WorkerFlags) => {
       const g = globals();
@@ -91,6 +91,7 @@ export function registerWorker(program: Command, globals: () => GlobalOptions): 
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       process.on('SIGQUIT', onSignal);
+      collectStartupGarbage();
       await worker.start();
       await new Promise<never>(() => undefined);
     });

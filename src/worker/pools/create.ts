@@ -47,7 +47,7 @@ export interface TimeLimits {
   hard: number | null;
 }
 
-/** The message's `timelimit` header (a Python client's `time_limit=`), else the task's, else the settings. */
+/** A request without any time limit (shared: most requests have none). */
 const NO_LIMITS: TimeLimits = Object.freeze({ soft: null, hard: null });
 
 /** Milliseconds of the first positive candidate, or null. Written out: this runs for every task. */
@@ -58,6 +58,7 @@ function firstMs(a: number | null | undefined, b: number | null | undefined, c: 
   return null;
 }
 
+/** The message's `timelimit` header (a Python client's `time_limit=`), else the task's, else the settings. */
 export function timeLimitsOf(request: TaskRequest, conf: Readonly<Config>): TimeLimits {
   const limits = request.headers.timelimit;
   const options = request.task.options;

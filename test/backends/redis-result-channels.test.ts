@@ -1,0 +1,108 @@
+/**
+ * ResultChannels on a real Redis: each SUBSCRIBE is followed by a GET of the key on the subscriber
+ * connection (RESP3), so a result stored before the subscription was live reaches the waiter with
+ * no read of its own; over RESP2 the waiter is told to read. Unsubscribes share a write with the
+ * next subscribe.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ResultChannels } from '../../src/backends/redis/result-channels.js';
+import { waitFor } from '../helpers/wait.js';
+
+const URL = process.env.CELERIAC_TEST_REDIS_BACKEND_URL ?? 'redis://127.0.0.1:6379/1';
+
+describe('redis result channels', () => {
+  let raw: Redis;
+  const open: ResultChannels[] = [];
+  const channels = (protocol: 2 | 3 = 3): ResultChannels => {
+    const c = new ResultChannels({ openSubscriber: () => new Redis(URL, { protocol }) });
+    open.push(c);
+    return c;
+  };
+  const key = (): string => `celery-task-meta-channels-${randomUUID()}`;
+  const numsub = async (channel: string): Promise<number> => Number(((await raw.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1]);
+
+  beforeAll(() => {
+    raw = new Redis(URL);
+  });
+  afterAll(async () => {
+    await raw.quit();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()));
+  });
+
+  it('hands a waiter the value stored before it subscribed, read right behind SUBSCRIBE', async () => {
+    const c = channels();
+    const k = key();
+    await raw.set(k, '{"status": "SUCCESS"}', 'EX', 60);
+    const values: (string | undefined)[] = [];
+    c.onChange(k, (v) => values.push(v));
+    await waitFor(() => values.length > 0, 3000, 'the stored value');
+    expect(values).toEqual(['{"status": "SUCCESS"}']);
+  });
+
+  it('calls a waiter on nothing stored yet only when a value is published', async () => {
+    const c = channels();
+    const k = key();
+    const values: (string | undefined)[] = [];
+    c.onChange(k, (v) => values.push(v));
+    await waitFor(async () => (await numsub(k)) === 1, 3000, 'the subscription');
+    expect(values).toEqual([]);
+    await raw.publish(k, 'done');
+    await waitFor(() => values.length > 0, 3000, 'the published value');
+    expect(values).toEqual(['done']);
+  });
+
+  it('a waiter joining a channel that already delivered a value gets that value', async () => {
+    const c = channels();
+    const k = key();
+    const first: (string | undefined)[] = [];
+    c.onChange(k, (v) => first.push(v));
+    await waitFor(async () => (await numsub(k)) === 1, 3000, 'the subscription');
+    await raw.publish(k, 'STARTED');
+    await waitFor(() => first.length > 0, 3000, 'the first value');
+    const second: (string | undefined)[] = [];
+    c.onChange(k, (v) => second.push(v));
+    await waitFor(() => second.length > 0, 3000, 'the value handed over');
+    expect(second).toEqual(['STARTED']);
+  });
+
+  it('over RESP2 the waiter is told to read once the subscription is live, and still gets published values', async () => {
+    const c = channels(2);
+    const k = key();
+    const values: (string | undefined)[] = [];
+    c.onChange(k, (v) => values.push(v));
+    await waitFor(() => values.length > 0, 3000, 'the call to read');
+    expect(values).toEqual([undefined]);
+    await raw.publish(k, 'done');
+    await waitFor(() => values.length > 1, 3000, 'the published value');
+    expect(values).toEqual([undefined, 'done']);
+    // A second waiter on the live channel reads for itself too.
+    const second: (string | undefined)[] = [];
+    c.onChange(k, (v) => second.push(v));
+    await waitFor(() => second.length > 0, 3000, 'the second call to read');
+  });
+
+  it('unsubscribes once nobody listens, sent in one pipeline with the next subscribe and its read', async () => {
+    const c = channels();
+    const [a, b] = [key(), key()];
+    const stopA = c.onChange(a, () => undefined);
+    await waitFor(async () => (await numsub(a)) === 1, 3000, 'the first subscription');
+    const monitor = await raw.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    try {
+      stopA();
+      c.onChange(b, () => undefined);
+      await waitFor(async () => (await numsub(b)) === 1 && (await numsub(a)) === 0, 3000, 'the swap');
+      await waitFor(() => seen.some((s) => s.startsWith('get')), 3000, 'the read');
+      const mine = seen.filter((s) => !/^pubsub/i.test(s) && (s.includes(a) || s.includes(b)));
+      expect(mine).toEqual([`unsubscribe ${a}`, `subscribe ${b}`, `get ${b}`]);
+    } finally {
+      monitor.disconnect();
+    }
+    expect(c.size).toBe(1);
+  });
+});
