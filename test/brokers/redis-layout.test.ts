@@ -129,6 +129,35 @@ describe('redis broker: kombu layout', () => {
     }
   });
 
+  it('an idle consumer woken for one message learns with the pop that nothing is left, and asks for followers only when something is', async () => {
+    fresh();
+    const monitor = await raw.monitor();
+    const commands: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (String(args[1] ?? '').startsWith(prefix) || args[0]?.toLowerCase() === 'evalsha') commands.push(String(args[0]).toLowerCase());
+    });
+    const count = (name: string): number => commands.filter((c) => c === name).length;
+    try {
+      const broker = await open();
+      // Envelopes for the burst, published to a queue nobody consumes and taken off it.
+      for (const body of ['b1', 'b2', 'b3']) await broker.publish(message(body), { exchange: '', routingKey: 'staging' });
+      const burst = (await raw.lrange(key('staging'), 0, -1)).reverse();
+      await raw.del(key('staging'));
+      const c = await collect(broker, ['q'], 8, true); // prefetch 8: a reserve may take 2
+      await waitFor(() => count('brpop') === 1, 3000, 'the consumer to block');
+      await broker.publish(message('lone'), { exchange: '', routingKey: 'q' });
+      await waitFor(() => c.got.length === 1 && count('brpop') === 2, 3000, 'the lone message, then a new BRPOP');
+      expect(count('llen')).toBeGreaterThanOrEqual(1);
+      expect(count('evalsha')).toBe(0); // no record (acked at once) and no follower script
+      await raw.lpush(key('q'), ...burst);
+      await waitFor(() => c.got.length === 4, 3000, 'the burst');
+      expect(c.bodies()).toEqual(['lone', 'b1', 'b2', 'b3']);
+      expect(count('evalsha')).toBeGreaterThanOrEqual(1); // the rest of the burst came with a script
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
   it('consumes a message exactly as Python Celery stored it', async () => {
     fresh();
     const fixture = JSON.parse(readFileSync('test/fixtures/celery-wire/redis/task/5.2.6/apply_async_full.json', 'utf8')) as {

@@ -28,7 +28,35 @@ export class BlockingConnections {
   ) {}
 
   /** BRPOP over `lists` for up to `timeoutSeconds`; null on timeout, abort or close. */
-  async brpop(lists: string[], timeoutSeconds: number, signal: AbortSignal): Promise<[string, string] | null> {
+  brpop(lists: string[], timeoutSeconds: number, signal: AbortSignal): Promise<[string, string] | null> {
+    return this.whileBlocked(signal, async (redis) => {
+      const reply = await redis.brpop(...lists, blockSeconds(timeoutSeconds));
+      return reply ? [reply[0], reply[1]] : null;
+    });
+  }
+
+  /**
+   * BRPOP, and in the same write an LLEN of every list, which Redis runs right after the pop: the
+   * third element says how many messages were left behind (0: the consumer can block again at
+   * once instead of asking for more first).
+   */
+  brpopCounting(lists: string[], timeoutSeconds: number, signal: AbortSignal): Promise<[string, string, number] | null> {
+    return this.whileBlocked(signal, async (redis) => {
+      const pipeline = redis.pipeline().brpop(...lists, blockSeconds(timeoutSeconds));
+      for (const list of lists) pipeline.llen(list);
+      const replies = (await pipeline.exec()) ?? [];
+      const [popError, popped] = replies[0] ?? [new Error('BRPOP: no reply')];
+      if (popError) throw popError;
+      if (!popped) return null;
+      let remaining = 0;
+      for (const [err, n] of replies.slice(1)) remaining += err ? 1 : Number(n);
+      const [list, payload] = popped as [string, string];
+      return [list, payload, remaining];
+    });
+  }
+
+  /** Run `block` on a pooled connection that `signal` can unblock; null on abort or close. */
+  private async whileBlocked<T>(signal: AbortSignal, block: (redis: Redis) => Promise<T | null>): Promise<T | null> {
     const conn = await this.acquire();
     if (!conn) return null;
     const unblock = (): void => void this.unblock(conn);
@@ -37,8 +65,7 @@ export class BlockingConnections {
       if (conn.id === null) conn.id = Number(await conn.redis.client('ID'));
       signal.addEventListener('abort', unblock, { once: true });
       if (signal.aborted) return null;
-      const reply = await conn.redis.brpop(...lists, Math.max(0.01, Math.round(timeoutSeconds * 100) / 100));
-      return reply ? [reply[0], reply[1]] : null;
+      return await block(conn.redis);
     } finally {
       signal.removeEventListener('abort', unblock);
       this.release(conn);
@@ -95,4 +122,9 @@ export class BlockingConnections {
     if (waiter) waiter(conn);
     else this.idle.push(conn);
   }
+}
+
+/** BRPOP's timeout argument: seconds, to 10 ms, at least 10 ms (0 would block forever). */
+function blockSeconds(timeoutSeconds: number): number {
+  return Math.max(0.01, Math.round(timeoutSeconds * 100) / 100);
 }

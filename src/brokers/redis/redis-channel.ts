@@ -146,15 +146,14 @@ export class RedisChannel implements ChannelOps {
       if (first.length > 0 || waitMs <= 0) return first;
     } else if (waitMs <= 0) return [];
     const timeoutSeconds = Math.min(waitMs / 1000, this.options.pollingInterval);
-    const popped = await this.blocking.brpop(
-      order.map((o) => o.list),
-      timeoutSeconds,
-      signal,
-    );
+    // A consumer that may take more learns with the pop whether anything is left: an idle worker
+    // woken for one message then skips asking for followers (a script call per message).
+    const lists = order.map((o) => o.list);
+    const popped = max > 1 ? await this.blocking.brpopCounting(lists, timeoutSeconds, signal) : await this.blocking.brpop(lists, timeoutSeconds, signal);
     if (!popped) return [];
-    const [list, payload] = popped;
+    const [list, payload, remaining] = popped;
     const pair = order.findIndex((o) => o.list === list) + 1;
-    const direct = this.dispatchBeforeRecorded(keys, max, pair, list, payload, queueOf, signal);
+    const direct = this.dispatchBeforeRecorded(keys, remaining === 0 ? 1 : max, pair, list, payload, queueOf, signal);
     if (direct) return [direct];
     try {
       return await this.take(keys, max, pair, payload, queueOf);
