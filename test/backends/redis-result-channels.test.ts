@@ -85,7 +85,7 @@ describe('redis result channels', () => {
     await waitFor(() => second.length > 0, 3000, 'the second call to read');
   });
 
-  it('unsubscribes once nobody listens, sent in one pipeline with the next subscribe and its read', async () => {
+  it('unsubscribes once nobody listens, sent with the next subscribe and its read', async () => {
     const c = channels();
     const [a, b] = [key(), key()];
     const stopA = c.onChange(a, () => undefined);

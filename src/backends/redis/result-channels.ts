@@ -19,6 +19,9 @@ import type { Redis } from 'ioredis';
 
 export type Listener = (value?: string) => void;
 
+const ok = <T>(value: T): T => value;
+const failed = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
 /** How long a channel subscribed at call time waits for a `get()` or a result before it is dropped. */
 export const WATCH_TTL_MS = 30_000;
 /** At most this many call-time subscriptions at once; beyond, calls are not watched. */
@@ -160,25 +163,27 @@ export class ResultChannels {
     this.subscribing.clear();
     if (this.closed || (!unsubscribe.length && !subscribe.length)) return;
     if (!subscribe.length && !this.subscriber) return;
-    const pipeline = this.connection().pipeline();
-    if (unsubscribe.length) pipeline.unsubscribe(...unsubscribe);
-    if (subscribe.length) pipeline.subscribe(...subscribe);
-    const reads = subscribe.length > 0 && this.readsOnSubscriber;
-    if (reads) for (const channel of subscribe) pipeline.get(channel);
-    const first = unsubscribe.length ? 2 : 1;
-    pipeline.exec().then(
-      (replies) => {
-        if (!subscribe.length) return;
-        const subscribed = replies?.[first - 1];
-        if (!subscribed || subscribed[0]) return this.subscribeFailed(subscribe, subscribed?.[0] ?? new Error('no reply'));
+    // Plain commands on a corked socket (one write), not an ioredis pipeline: a pipeline object per
+    // round trip outlived young-generation collections and made most of a lone client's GC work.
+    const subscriber = this.connection();
+    const stream = subscriber.status === 'ready' ? subscriber.stream : null;
+    stream?.cork();
+    if (unsubscribe.length) subscriber.unsubscribe(...unsubscribe).catch(() => undefined);
+    const subscribed = subscribe.length ? subscriber.subscribe(...subscribe) : null;
+    const reads = subscribed && this.readsOnSubscriber ? subscribe.map((channel) => subscriber.get(channel).then(ok, failed)) : null;
+    stream?.uncork();
+    if (!subscribed) return;
+    subscribed.then(
+      async () => {
+        if (!reads) {
+          for (const channel of subscribe) this.notify(channel); // RESP2: the waiters read
+          return;
+        }
+        const values = await Promise.all(reads);
         for (let i = 0; i < subscribe.length; i++) {
           const channel = subscribe[i]!;
-          if (!reads) {
-            this.notify(channel); // RESP2: the waiters read
-            continue;
-          }
-          const [err, value] = replies?.[first + i] ?? [new Error('no reply'), null];
-          if (err) {
+          const value = values[i];
+          if (value instanceof Error) {
             // A subscribed RESP2 connection runs no GET: from now on waiters read for themselves.
             this.readsOnSubscriber = false;
             this.notify(channel);
@@ -187,7 +192,10 @@ export class ResultChannels {
           }
         }
       },
-      (err: Error) => this.subscribeFailed(subscribe, err),
+      (err: Error) => {
+        void reads?.map((read) => read.catch(() => undefined));
+        this.subscribeFailed(subscribe, err);
+      },
     );
   }
 
