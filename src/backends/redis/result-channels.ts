@@ -19,6 +19,7 @@ import type { Redis } from 'ioredis';
 
 export type Listener = (value?: string) => void;
 
+// A read's outcome as a value (an error included), so one failed GET does not hide the others.
 const ok = <T>(value: T): T => value;
 const failed = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
@@ -192,10 +193,7 @@ export class ResultChannels {
           }
         }
       },
-      (err: Error) => {
-        void reads?.map((read) => read.catch(() => undefined));
-        this.subscribeFailed(subscribe, err);
-      },
+      (err: Error) => this.subscribeFailed(subscribe, err),
     );
   }
 
