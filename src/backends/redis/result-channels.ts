@@ -16,6 +16,7 @@
  * themselves once the subscription is confirmed.
  */
 import type { Redis } from 'ioredis';
+import { inOneWrite } from '../../brokers/redis/connection.js';
 
 export type Listener = (value?: string) => void;
 
@@ -144,7 +145,7 @@ export class ResultChannels {
   }
 
   /**
-   * After this turn (not while a result is being handed to its waiters), one pipeline: pending
+   * After this turn (not while a result is being handed to its waiters), one write: pending
    * unsubscribes, then the new subscriptions, then a read of each new channel's key.
    */
   private scheduleFlush(): void {
@@ -164,15 +165,14 @@ export class ResultChannels {
     this.subscribing.clear();
     if (this.closed || (!unsubscribe.length && !subscribe.length)) return;
     if (!subscribe.length && !this.subscriber) return;
-    // Plain commands on a corked socket (one write), not an ioredis pipeline: a pipeline object per
-    // round trip outlived young-generation collections and made most of a lone client's GC work.
+    // One write of plain commands (an ioredis pipeline object per round trip made most of a lone
+    // client's GC work).
     const subscriber = this.connection();
-    const stream = subscriber.status === 'ready' ? subscriber.stream : null;
-    stream?.cork();
-    if (unsubscribe.length) subscriber.unsubscribe(...unsubscribe).catch(() => undefined);
-    const subscribed = subscribe.length ? subscriber.subscribe(...subscribe) : null;
-    const reads = subscribed && this.readsOnSubscriber ? subscribe.map((channel) => subscriber.get(channel).then(ok, failed)) : null;
-    stream?.uncork();
+    const [subscribed, reads] = inOneWrite(subscriber, () => {
+      if (unsubscribe.length) subscriber.unsubscribe(...unsubscribe).catch(() => undefined);
+      const sub = subscribe.length ? subscriber.subscribe(...subscribe) : null;
+      return [sub, sub && this.readsOnSubscriber ? subscribe.map((channel) => subscriber.get(channel).then(ok, failed)) : null] as const;
+    });
     if (!subscribed) return;
     subscribed.then(
       async () => {

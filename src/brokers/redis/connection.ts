@@ -185,3 +185,19 @@ export async function connectOrClose<T extends { connect(): Promise<void>; close
   }
   return component;
 }
+
+/**
+ * Run `send` with the connection's socket corked, so the commands it issues leave in one write.
+ * Used instead of an ioredis pipeline on per-message paths: a pipeline object kept waiting for its
+ * replies outlives young-generation collections (docs/benchmarks.md). Before the connection is
+ * ready, commands queue in order and go out on connect.
+ */
+export function inOneWrite<T>(redis: Redis, send: () => T): T {
+  const stream = redis.status === 'ready' ? redis.stream : null;
+  stream?.cork();
+  try {
+    return send();
+  } finally {
+    stream?.uncork();
+  }
+}
