@@ -73,7 +73,11 @@ describe('redis broker: kombu layout', () => {
     const d = c.got[0] as Delivery;
     const tag = (JSON.parse(stored) as { properties: { delivery_tag: string } }).properties.delivery_tag;
     expect(d.deliveryTag).toBe(tag);
+    await waitFor(async () => (await raw.hexists(key('unacked'), tag)) === 1);
     expect(await raw.hget(key('unacked'), tag)).toBe(`[${stored}, "", "q"]`);
+    // The hold the messages were taken into is gone with the record.
+    expect(await raw.zcard(key('_celeriac.holds'))).toBe(0);
+    expect(await raw.keys(key('_celeriac.hold.*'))).toEqual([]);
     const score = Number(await raw.zscore(key('unacked_index'), tag));
     expect(Math.abs(score - Date.now() / 1000)).toBeLessThan(5);
     await d.ack();
@@ -132,7 +136,7 @@ describe('redis broker: kombu layout', () => {
   it('an idle consumer woken for one message learns with the pop that nothing is left, and asks for followers only when something is', async () => {
     fresh();
     const monitor = await raw.monitor();
-    // MONITOR lists the commands a script runs (not the EVALSHA itself): taking messages shows as RPOP.
+    // MONITOR lists the commands a script runs (not the EVALSHA itself): taking messages shows as SORT.
     const commands: string[] = [];
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (String(args[1] ?? '').startsWith(prefix)) commands.push(String(args[0]).toLowerCase());
@@ -150,13 +154,13 @@ describe('redis broker: kombu layout', () => {
       await broker.publish(message('lone'), { exchange: '', routingKey: 'q' });
       await waitFor(() => c.got.length === 1 && count('brpop') === 2, 3000, 'the lone message, then a new BRPOP');
       expect(count('llen', blocked)).toBeGreaterThanOrEqual(1); // the count sent with the first BRPOP
-      expect(count('rpop', blocked)).toBe(0); // no follower script between the two BRPOPs
+      expect(count('sort', blocked)).toBe(0); // no take between the two BRPOPs
       expect(count('hset', blocked)).toBe(0); // and no record: it was acked at once
       const again = commands.length;
       await raw.lpush(key('q'), ...burst);
       await waitFor(() => c.got.length === 4, 3000, 'the burst');
       expect(c.bodies()).toEqual(['lone', 'b1', 'b2', 'b3']);
-      expect(count('rpop', again)).toBeGreaterThanOrEqual(1); // the rest of the burst came with a script
+      expect(count('sort', again)).toBeGreaterThanOrEqual(1); // the rest of the burst came with a take
     } finally {
       monitor.disconnect();
     }
@@ -192,7 +196,7 @@ describe('redis broker: kombu layout', () => {
     expect(await (broker as VirtualBroker).deadLetterCount('q')).toBe(1);
   });
 
-  it('reads delivery_tag and delivery_info by plain search only when unambiguous; otherwise decodes, or dead-letters a tag outside properties', async () => {
+  it('records each envelope under its properties\' delivery_tag with its delivery_info, and dead-letters one without a delivery_tag', async () => {
     fresh();
     const broker = await open();
     await broker.publish(message('a'), { exchange: '', routingKey: 'q' });
@@ -262,6 +266,35 @@ describe('redis broker: kombu layout', () => {
     await waitFor(() => c.got.length === 2);
     expect(c.bodies()).toEqual(['first', 'second']);
     expect(c.got[0]?.redelivered).toBe(true);
+  });
+
+  it('restores a dead worker\'s hold (taken, never recorded) to the front of its lists, in order, marked redelivered', async () => {
+    fresh();
+    const broker = await open({ visibilityTimeout: 60 });
+    for (const body of ['h1', 'h2', 'h3']) await broker.publish(message(body), { exchange: '', routingKey: 'q' });
+    await broker.publish(message('later'), { exchange: '', routingKey: 'q' });
+    // What a worker that died right after its take leaves: h1..h3 (list order, oldest last) in a hold.
+    const hold = key('_celeriac.hold.dead-worker.1');
+    await raw.sort(key('q'), 'BY', 'nosort', 'LIMIT', 1, 3, 'STORE', hold);
+    await raw.ltrim(key('q'), 0, 0);
+    await raw.lpush(hold, 'not json');
+    await raw.zadd(key('_celeriac.holds'), Date.now() / 1000 - 120, hold);
+    // A fresh hold (its worker is still recording it) is left alone.
+    const fresh2 = key('_celeriac.hold.live-worker.1');
+    await raw.rpush(fresh2, 'x');
+    await raw.zadd(key('_celeriac.holds'), Date.now() / 1000, fresh2);
+    const channel = await (broker as unknown as { ch(): Promise<{ restoreVisible(): Promise<number> }> }).ch();
+    expect(await channel.restoreVisible()).toBe(3);
+    expect(await raw.exists(hold)).toBe(0);
+    expect(await raw.zrange(key('_celeriac.holds'), '0', '-1')).toEqual([fresh2]);
+    const dead = JSON.parse((await raw.lindex(key('_celeriac.dead.unknown'), 0)) as string) as { payload: string; reason: string };
+    expect(dead).toMatchObject({ payload: 'not json' });
+    expect(dead.reason).toMatch(/could not restore/);
+    const c = await collect(broker, ['q'], 1, true);
+    await waitFor(() => c.got.length === 4);
+    expect(c.bodies()).toEqual(['h1', 'h2', 'h3', 'later']);
+    expect(c.got.slice(0, 3).every((d) => d.redelivered)).toBe(true);
+    expect(c.got[3]?.redelivered).toBe(false);
   });
 
   it('keeps a held message out of a Python-style restore by re-scoring it (celery#4400)', async () => {

@@ -24,12 +24,15 @@ export class RedisLayout {
   readonly unacked: string;
   readonly unackedIndex: string;
   readonly unackedMutex: string;
+  /** celeriac's index of hold lists (see scripts.ts `take`), scored by when each was filled. */
+  readonly holds: string;
   private readonly fanoutChannelPrefix: string;
 
   constructor(readonly options: RedisLayoutOptions) {
     this.unacked = this.key('unacked');
     this.unackedIndex = this.key('unacked_index');
     this.unackedMutex = this.key('unacked_mutex');
+    this.holds = this.key('_celeriac.holds');
     const { fanoutPrefix, db } = options;
     this.fanoutChannelPrefix = fanoutPrefix === true ? `/${db}.` : fanoutPrefix === false ? '' : fanoutPrefix;
   }
@@ -69,6 +72,11 @@ export class RedisLayout {
       }
     }
     return out;
+  }
+
+  /** The list a consumer's `take` moves messages into until they are recorded as unacked. */
+  holdKey(consumer: string, seq: number): string {
+    return this.key(`_celeriac.hold.${consumer}.${seq}`);
   }
 
   /** Where we keep messages rejected without requeue (kombu drops them). */

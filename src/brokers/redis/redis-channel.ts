@@ -1,7 +1,8 @@
 /**
  * `ChannelOps` on Redis in kombu's exact layout (see layout.ts and scripts.ts), so Python Celery
  * and celeriac share queues. What differs from kombu is only how safely things move:
- * - taking a message and recording it as unacked is one script, in batches (`RPOP key count`);
+ * - a batch is taken into a hold list by one script, so a taken message is never only in memory,
+ *   and recorded as unacked once the worker has seen it (nothing for a message acked at once);
  * - idle consumers block in BRPOP (no polling) and are woken for shutdown by CLIENT UNBLOCK;
  * - held messages are re-scored instead of being restored under a live worker (restore.ts);
  * - ETA messages are deferred by score, not held in memory.
@@ -9,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { decodeEnvelope, encodeEnvelope, isRecord, markEnvelopeRedelivered } from '../../protocol/envelope.js';
+import { dumps } from '../../protocol/pyjson.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import type { Binding, ChannelOps, QueueOrderStrategy, ReservedMessage, StoredMessageMeta } from '../virtual/channel.js';
 import type { BrokerLogger } from '../virtual/options.js';
@@ -49,6 +51,16 @@ interface Held {
   list: string;
   queue: string;
   payload: string;
+  /** Its `delivery_info`, for the unacked record (kombu's `[envelope, exchange, routing_key]`). */
+  exchange: string;
+  routingKey: string;
+}
+
+/** A message a take or a BRPOP moved out of its list. */
+interface Taken {
+  list: string;
+  queue: string;
+  payload: string;
 }
 
 export class RedisChannel implements ChannelOps {
@@ -57,16 +69,20 @@ export class RedisChannel implements ChannelOps {
   private readonly fanout: RedisFanout;
   private readonly restorer: UnackedRestorer;
   private readonly held = new Map<string, Held>();
-  /** Deliveries handed out before their unacked record landed: tag -> the tag it was recorded under. */
-  private readonly recording = new Map<string, Promise<string>>();
-  /** Per consumer (by its abort signal): what the record script of its last BRPOP took along. */
-  private readonly followers = new Map<AbortSignal, Promise<ReservedMessage[]>>();
-  private readonly watched = new WeakSet<AbortSignal>();
+  /**
+   * Deliveries handed out before their unacked record is written (it goes out after the turn that
+   * took them): tag -> the write. Settles other than an early ack wait for it.
+   */
+  private readonly recording = new Map<string, Promise<void>>();
   /** Of those, the ones whose record has not been sent yet, and those acked before it was. */
   private readonly unrecorded = new Set<string>();
   private readonly ackedUnrecorded = new Set<string>();
-  /** Of those, the ones recorded under another tag (a duplicate envelope), until settled. */
-  private readonly renamed = new Map<string, string>();
+  /** Per consumer (by its abort signal): the take that followed its last BRPOP. */
+  private readonly followers = new Map<AbortSignal, Promise<ReservedMessage[]>>();
+  private readonly watched = new WeakSet<AbortSignal>();
+  /** Names this channel's hold lists. */
+  private readonly id = randomUUID();
+  private holdSeq = 0;
   /** Puts of one tick go to Redis as one LPUSH per list. */
   private readonly puts = new Batcher<{ queue: string; message: TransportMessage; meta: StoredMessageMeta }>((entries) => this.putMany(entries), 1000);
   /** Acks of one tick go to Redis as one script call. */
@@ -128,124 +144,141 @@ export class RedisChannel implements ChannelOps {
     if (this.closed || signal.aborted) return [];
     this.restorer.start();
     const order = this.layout.consumeOrder([...new Set(queues)]);
-    const keys = [this.layout.unacked, this.layout.unackedIndex];
-    for (const { list, queue } of order) keys.push(list, this.layout.deadLetterKey(queue));
-    const queueOf = new Map(order.map(({ list, queue }) => [list, queue]));
     const pending = this.followers.get(signal);
     let listsEmpty = false;
     if (pending) {
-      // What the last BRPOP's record script took along: hand it out, or, if it found the lists
-      // empty, block right away instead of asking again.
+      // What followed the last BRPOP: hand it out, or, if the lists were empty, block right away.
       this.followers.delete(signal);
       const taken = await this.onlyFor(new Set(queues), await pending);
       if (taken.length > 0) return taken;
       listsEmpty = true;
     }
     if (!listsEmpty) {
-      const first = await this.take(keys, max, 0, '', queueOf);
+      const first = await this.take(order, max);
       if (first.length > 0 || waitMs <= 0) return first;
     } else if (waitMs <= 0) return [];
     const timeoutSeconds = Math.min(waitMs / 1000, this.options.pollingInterval);
     // A consumer that may take more learns with the pop whether anything is left: an idle worker
-    // woken for one message then skips asking for followers (a script call per message).
+    // woken for one message then skips the take that would find nothing.
     const lists = order.map((o) => o.list);
     const popped = max > 1 ? await this.blocking.brpopCounting(lists, timeoutSeconds, signal) : await this.blocking.brpop(lists, timeoutSeconds, signal);
     if (!popped) return [];
     const [list, payload, remaining] = popped;
-    const pair = order.findIndex((o) => o.list === list) + 1;
-    const direct = this.dispatchBeforeRecorded(keys, remaining === 0 ? 1 : max, pair, list, payload, queueOf, signal);
-    if (direct) return [direct];
-    try {
-      return await this.take(keys, max, pair, payload, queueOf);
-    } catch (err) {
-      // BRPOP took it but recording it failed: put it back at the head rather than lose it.
-      await this.client.rpush(list, payload).catch((pushErr: unknown) =>
-        this.options.logger?.error('broker: a popped message could not be recorded or returned', { err: pushErr, list }),
-      );
-      throw err;
-    }
+    // BRPOP hands the message straight to us (kombu's way): only a crash before its record is
+    // written could lose it. The message runs at once; the record follows after this turn.
+    const direct = this.adopt(null, [{ list, queue: order.find((o) => o.list === list)?.queue ?? list, payload }]);
+    if (max > 1 && remaining !== 0) this.takeFollowers(signal, order, max - direct.length);
+    return direct;
   }
 
-  /**
-   * A message BRPOP woke us for is handed out at once, and the script recording it as unacked goes
-   * out after the current turn, once the worker has seen it: an idle worker's latency is one round
-   * trip shorter. A message acked within that turn (an early ack, as Celery's default) needs no
-   * record at all, so the script then only takes the following messages; its result write also
-   * goes out first. Any other settle (late ack, requeue, ...) waits for the record, so the two can
-   * never cross, and uses the record's real tag (it differs when a duplicate of the envelope is
-   * already held). Kombu itself pops before it records; a failed record is logged, and the message,
-   * already running, is not pushed back (it would run twice). Null when the envelope must take the
-   * ordinary path (malformed, or its tag held here).
-   */
-  private dispatchBeforeRecorded(
-    keys: string[],
-    max: number,
-    pair: number,
-    list: string,
-    payload: string,
-    queueOf: Map<string, string>,
-    signal: AbortSignal,
-  ): ReservedMessage | null {
-    const queue = queueOf.get(list) ?? list;
-    let message: ReservedMessage;
-    try {
-      message = reserved('', queue, payload);
-    } catch {
-      return null; // malformed: the script dead-letters it
-    }
-    const tag = message.message.properties.delivery_tag;
-    if (typeof tag !== 'string' || tag === '' || this.held.has(tag) || this.recording.has(tag) || this.renamed.has(tag)) return null;
-    message.tag = tag;
-    this.held.set(tag, { list, queue, payload });
-    let settleRecord!: (actual: string) => void;
-    const recorded = new Promise<string>((resolve) => (settleRecord = resolve));
-    let settleFollowers!: (taken: ReservedMessage[] | Promise<ReservedMessage[]>) => void;
-    const followers = new Promise<ReservedMessage[]>((resolve) => (settleFollowers = resolve));
-    this.recording.set(tag, recorded);
-    this.unrecorded.add(tag);
-    void recorded.then(() => this.recording.delete(tag));
-    setImmediate(() => {
-      this.unrecorded.delete(tag);
-      const acked = this.ackedUnrecorded.delete(tag);
-      if (acked && max <= 1) {
-        settleRecord(tag);
-        settleFollowers([]);
-        return;
-      }
-      // The same script also takes up to `max - 1` more messages: the consumer's next reserve gets
-      // them (or learns the lists were empty) without another call.
-      const flat = acked
-        ? this.client.celeriacReserve(keys.length, ...keys, max - 1, 0, '', Date.now() / 1000)
-        : this.client.celeriacReserve(keys.length, ...keys, Math.max(1, max), pair, payload, Date.now() / 1000);
-      flat.then(
-        (reply) => {
-          if (acked) return settleRecord(tag);
-          const actual = (reply[1] as string | undefined) || tag;
-          if (actual !== tag) {
-            const held = this.held.get(tag);
-            this.held.delete(tag);
-            if (held) this.held.set(actual, held);
-            this.renamed.set(tag, actual);
-          }
-          settleRecord(actual);
-        },
-        (err: unknown) => {
-          if (!acked) this.options.logger?.error('broker: a message taken by BRPOP could not be recorded as unacked; it runs unrecorded', { err, list });
-          settleRecord(tag);
-        },
-      );
-      flat.then(
-        (reply) => settleFollowers(this.adoptTaken(acked ? reply : reply.slice(3), queueOf)),
-        () => settleFollowers([]),
-      );
-    });
+  /** After the record of a BRPOP'd message goes out, take what came in behind it for the next reserve. */
+  private takeFollowers(signal: AbortSignal, order: { list: string; queue: string }[], max: number): void {
+    const followers = new Promise<ReservedMessage[]>((resolve) =>
+      setImmediate(() =>
+        resolve(
+          this.take(order, max).catch((err: unknown) => {
+            this.options.logger?.error('broker: taking messages failed', { err });
+            return [];
+          }),
+        ),
+      ),
+    );
     this.followers.set(signal, followers);
     // A consumer cancelled before it asked again: its followers go back to their lists.
     if (!this.watched.has(signal)) {
       this.watched.add(signal);
       signal.addEventListener('abort', () => void this.returnFollowers(signal), { once: true });
     }
-    return message;
+  }
+
+  /**
+   * Move up to `max` messages of the first non-empty list into a new hold and read them, in one
+   * write (the script, then `LRANGE` of the hold).
+   */
+  private async take(order: { list: string; queue: string }[], max: number): Promise<ReservedMessage[]> {
+    const hold = this.layout.holdKey(this.id, ++this.holdSeq);
+    const lists = order.map((o) => o.list);
+    const moved = this.client.celeriacTake(lists.length + 2, this.layout.holds, hold, ...lists, max, Date.now() / 1000, hold);
+    const read = this.client.lrange(hold, 0, -1);
+    const [where, payloads] = await Promise.all([moved, read]);
+    const from = where.length >= 2 ? order[Number(where[0]) - 1] : undefined;
+    if (!from || payloads.length === 0) return [];
+    // The hold keeps list order; the oldest message (RPOP's next) is last.
+    const taken: Taken[] = [];
+    for (let i = payloads.length - 1; i >= 0; i--) taken.push({ list: from.list, queue: from.queue, payload: payloads[i] as string });
+    return this.adopt(hold, taken);
+  }
+
+  /**
+   * Taken messages as deliveries, handed out at once. Their unacked records (kombu's, under each
+   * envelope's own delivery tag) are written after the current turn, with the hold's deletion, in
+   * one MULTI; a message acked within that turn (an early ack, Celery's default) needs no record. A
+   * malformed envelope is dead-lettered by the same write.
+   */
+  private adopt(hold: string | null, taken: Taken[]): ReservedMessage[] {
+    const out: ReservedMessage[] = [];
+    const tags: string[] = [];
+    const dead: { queue: string; payload: string; reason: string }[] = [];
+    for (const { list, queue, payload } of taken) {
+      let message: ReservedMessage;
+      try {
+        message = reserved('', queue, payload);
+      } catch (err) {
+        dead.push({ queue, payload, reason: `malformed envelope: ${(err as Error).message}` });
+        continue;
+      }
+      const own = message.message.properties.delivery_tag;
+      if (typeof own !== 'string' || own === '') {
+        dead.push({ queue, payload, reason: 'malformed envelope: no properties.delivery_tag' });
+        continue;
+      }
+      // The same envelope held twice (a duplicate publish) gets a tag of its own.
+      const tag = this.held.has(own) || this.recording.has(own) ? `${own}#${randomUUID()}` : own;
+      message.tag = tag;
+      const info = message.message.properties.delivery_info;
+      const routingKey = isRecord(info) && typeof info.routing_key === 'string' ? info.routing_key : '';
+      this.held.set(tag, { list, queue, payload, exchange: message.exchange, routingKey });
+      this.unrecorded.add(tag);
+      tags.push(tag);
+      out.push(message);
+    }
+    if (tags.length === 0 && dead.length === 0 && hold === null) return out;
+    const written = new Promise<void>((resolve) => setImmediate(() => void this.record(hold, tags, dead).then(resolve)));
+    for (const tag of tags) this.recording.set(tag, written);
+    return out;
+  }
+
+  /** Write the records of what is still unacked, dead-letter the malformed, and drop the hold. */
+  private async record(hold: string | null, tags: string[], dead: { queue: string; payload: string; reason: string }[]): Promise<void> {
+    const now = Date.now() / 1000;
+    const fields: string[] = [];
+    const scores: (string | number)[] = [];
+    for (const tag of tags) {
+      this.unrecorded.delete(tag);
+      if (this.ackedUnrecorded.delete(tag)) continue;
+      const held = this.held.get(tag);
+      if (!held) continue;
+      fields.push(tag, `[${held.payload}, ${dumps(held.exchange)}, ${dumps(held.routingKey)}]`);
+      scores.push(now, tag);
+    }
+    if (fields.length > 0 || dead.length > 0 || hold !== null) {
+      const { unacked, unackedIndex } = this.layout;
+      const write = this.client.multi();
+      if (fields.length > 0) write.hset(unacked, ...fields).zadd(unackedIndex, ...scores);
+      for (const { queue, payload, reason } of dead) {
+        const key = this.layout.deadLetterKey(queue);
+        write.lpush(key, dumps({ reason, payload, dead_at: Math.floor(now) })).ltrim(key, 0, this.options.deadLetterKeep - 1);
+      }
+      if (hold !== null) write.del(hold).zrem(this.layout.holds, hold);
+      try {
+        await write.exec();
+      } catch (err) {
+        // The messages run anyway; a hold left behind is restored after the visibility timeout.
+        this.options.logger?.error('broker: taken messages could not be recorded as unacked', { err, count: fields.length / 2 });
+      }
+      for (const { queue, reason } of dead) this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason });
+    }
+    for (const tag of tags) this.recording.delete(tag);
   }
 
   /** Messages for other queues than the asking consumer's go back (another consumer's BRPOP took them). */
@@ -267,18 +300,6 @@ export class RedisChannel implements ChannelOps {
     }
   }
 
-  /** The tag a delivery is recorded under, once its record (if one is in flight) has landed. */
-  private async recordedTag(tag: string, settling: boolean): Promise<string> {
-    const real = (await this.recording.get(tag)) ?? this.renamed.get(tag) ?? tag;
-    if (settling) this.renamed.delete(tag);
-    return real;
-  }
-
-  /** Whether `tag` may still be waiting for, or known under another name after, its record. */
-  private provisional(tag: string): boolean {
-    return this.recording.has(tag) || this.renamed.has(tag);
-  }
-
   ack(tag: string): Promise<void> {
     if (this.unrecorded.has(tag)) {
       // Acked before its record went out: the record is skipped, so there is nothing to remove.
@@ -286,7 +307,8 @@ export class RedisChannel implements ChannelOps {
       this.held.delete(tag);
       return ACKED;
     }
-    if (this.provisional(tag)) return this.recordedTag(tag, true).then((real) => this.ack(real));
+    const recording = this.recording.get(tag);
+    if (recording) return recording.then(() => this.ack(tag));
     this.held.delete(tag);
     return this.acks.add(tag);
   }
@@ -306,7 +328,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async requeue(tag: string): Promise<void> {
-    if (this.provisional(tag)) return this.requeue(await this.recordedTag(tag, true));
+    await this.recording.get(tag);
     const held = this.held.get(tag);
     if (!held) return;
     const keys = [this.layout.unacked, this.layout.unackedIndex, held.list];
@@ -315,7 +337,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async deadLetter(tag: string, reason: string): Promise<void> {
-    if (this.provisional(tag)) return this.deadLetter(await this.recordedTag(tag, true), reason);
+    await this.recording.get(tag);
     const held = this.held.get(tag);
     const queue = held?.queue ?? 'unknown';
     const { unacked, unackedIndex } = this.layout;
@@ -324,7 +346,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async defer(tag: string, when: Date): Promise<void> {
-    if (this.provisional(tag)) return this.defer(await this.recordedTag(tag, true), when);
+    await this.recording.get(tag);
     // Restorable exactly when due, by us or by a Python worker's restore_visible.
     const score = when.getTime() / 1000 - this.options.visibilityTimeout;
     await this.client.zadd(this.layout.unackedIndex, 'XX', score, tag);
@@ -333,7 +355,7 @@ export class RedisChannel implements ChannelOps {
   }
 
   async extend(tag: string, seconds: number): Promise<void> {
-    if (this.provisional(tag)) return this.extend(await this.recordedTag(tag, false), seconds);
+    await this.recording.get(tag);
     const score = Date.now() / 1000 + seconds - this.options.visibilityTimeout;
     await this.client.zadd(this.layout.unackedIndex, 'XX', score, tag);
   }
@@ -403,42 +425,6 @@ export class RedisChannel implements ChannelOps {
     await this.blocking.close();
     await this.fanout.close();
     await this.client.quit().catch(() => this.client.disconnect());
-  }
-
-  private async take(keys: string[], max: number, pair: number, payload: string, queueOf: Map<string, string>): Promise<ReservedMessage[]> {
-    const flat = await this.client.celeriacReserve(keys.length, ...keys, max, pair, payload, Date.now() / 1000);
-    return this.adoptTaken(flat, queueOf);
-  }
-
-  /** The script's `{list, tag, payload, ...}` reply as reservations (malformed ones dead-lettered). */
-  private async adoptTaken(flat: string[], queueOf: Map<string, string>): Promise<ReservedMessage[]> {
-    const out: ReservedMessage[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      const list = flat[i] as string;
-      const tag = flat[i + 1] as string;
-      const raw = flat[i + 2] as string;
-      const queue = queueOf.get(list) ?? list;
-      if (!tag) {
-        this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason: 'not JSON with properties.delivery_tag' });
-        continue;
-      }
-      this.held.set(tag, { list, queue, payload: raw });
-      try {
-        const message = reserved(tag, queue, raw);
-        // The script found the tag by plain search; it must be the one in properties (or that tag
-        // with the script's '#' suffix for a duplicate), else the envelope is not kombu's.
-        const own = message.message.properties.delivery_tag;
-        if (typeof own !== 'string' || (tag !== own && !tag.startsWith(`${own}#`))) {
-          throw new Error('properties.delivery_tag is missing or not the envelope\'s only delivery_tag');
-        }
-        out.push(message);
-      } catch (err) {
-        const reason = `malformed envelope: ${(err as Error).message}`;
-        this.options.logger?.warn('broker: dead-lettered a malformed message', { queue, reason });
-        await this.deadLetter(tag, reason);
-      }
-    }
-    return out;
   }
 
   private open(role: string, extra: Parameters<typeof openRedis>[1] = {}): Redis {

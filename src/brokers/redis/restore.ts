@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isRecord, markEnvelopeRedelivered } from '../../protocol/envelope.js';
-import { loads } from '../../protocol/pyjson.js';
+import { dumps, loads } from '../../protocol/pyjson.js';
 import type { BrokerLogger } from '../virtual/options.js';
 import type { RedisLayout } from './layout.js';
 import type { BrokerScripts } from './scripts.js';
@@ -82,8 +82,47 @@ export class UnackedRestorer {
         for (let i = 0; i < tags.length; i++) restored += await this.restoreOne(tags[i] as string, values[i] ?? null);
         if (tags.length < this.options.batch) break;
       }
+      restored += await this.restoreHolds();
     } finally {
       await client.celeriacReleaseLock(layout.unackedMutex, token);
+    }
+    return restored;
+  }
+
+  /**
+   * Holds (scripts.ts `take`) older than the visibility timeout: their worker took the messages and
+   * died before recording them. Each goes back to the front of its list, as an unacked message would.
+   */
+  private async restoreHolds(): Promise<number> {
+    const { client, layout } = this.options;
+    const ceil = Date.now() / 1000 - this.options.visibilityTimeout;
+    const holds = await client.zrangebyscore(layout.holds, '-inf', ceil, 'LIMIT', 0, this.options.batch);
+    let restored = 0;
+    for (const hold of holds) {
+      // In list order, so pushing each to the front leaves the oldest (last) next, as before.
+      const payloads = await client.lrange(hold, 0, -1);
+      const lists: string[] = [];
+      const values: string[] = [];
+      let back = 0;
+      for (const payload of payloads) {
+        try {
+          const envelope = loads(payload);
+          if (!isRecord(envelope)) throw new Error('not a JSON object');
+          const props = isRecord(envelope.properties) ? envelope.properties : {};
+          const info = isRecord(props.delivery_info) ? props.delivery_info : {};
+          const target = await this.targetOf(envelope, info.exchange, info.routing_key);
+          if (target.lists.length === 0) throw new Error('no queue bound for its exchange and routing key');
+          back++;
+          for (const list of target.lists) {
+            lists.push(list);
+            values.push(target.payload);
+          }
+        } catch (err) {
+          lists.push(layout.deadLetterKey('unknown'));
+          values.push(dumps({ reason: `could not restore a held message: ${(err as Error).message}`, payload, dead_at: Math.floor(Date.now() / 1000) }));
+        }
+      }
+      if ((await client.celeriacRestoreHold(lists.length + 2, layout.holds, hold, ...lists, hold, ...values)) === 1) restored += back;
     }
     return restored;
   }
@@ -147,6 +186,11 @@ export class UnackedRestorer {
     const entry = loads(value);
     if (!Array.isArray(entry) || entry.length < 3 || !isRecord(entry[0])) throw new Error('not [envelope, exchange, routing_key]');
     const [envelope, exchange, routingKey] = entry as [Record<string, unknown>, unknown, unknown];
+    return this.targetOf(envelope, exchange, routingKey);
+  }
+
+  /** Where kombu's restore sends an envelope published with `exchange` and `routingKey`, and its redelivered text. */
+  private async targetOf(envelope: Record<string, unknown>, exchange: unknown, routingKey: unknown): Promise<{ lists: string[]; payload: string }> {
     const ex = typeof exchange === 'string' ? exchange : '';
     const rk = typeof routingKey === 'string' ? routingKey : '';
     const queues = ex === '' ? (rk ? [rk] : []) : await this.options.lookup(ex, rk);
