@@ -9,7 +9,7 @@ import type { SignatureDict, TransportMessage } from '../protocol/types.js';
 import type { Broker } from '../brokers/types.js';
 import type { RetryPolicy } from '../utils/retry.js';
 import { retryWithPolicy } from '../utils/retry.js';
-import { uuid4 } from '../utils/uuid.js';
+import { taskId } from '../utils/uuid.js';
 import { redactText, redactUrl } from '../utils/url.js';
 import { BrokerConnectionError, CeleriacError } from '../errors.js';
 import type { Celery } from './celery.js';
@@ -170,7 +170,7 @@ function prepareTask(
   defaults: TaskPublishDefaults,
 ): PreparedTask {
   const conf = app.conf;
-  const id = options.taskId ?? uuid4();
+  const id = options.taskId ?? taskId();
   const parent = currentTask();
   const now = Date.now();
   const eta = options.countdown !== undefined ? new Date(now + options.countdown * 1000) : toDate(options.eta, 'eta');

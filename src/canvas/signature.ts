@@ -5,7 +5,7 @@
  * kept under Celery's own (snake_case) names; the public methods take camelCase and translate.
  * Chains, groups and chords subclass this and register themselves for `signature(dict)`.
  */
-import { randomUUID } from 'node:crypto';
+import { taskId } from '../utils/uuid.js';
 import type { Celery } from '../app/celery.js';
 import { AsyncResult } from '../app/result.js';
 import { CeleriacError } from '../errors.js';
@@ -178,7 +178,7 @@ export class Signature<R = unknown, I = never, H = unknown> implements AnyStep {
   freeze(opts: FreezeOptions = {}): H {
     const o = this.options;
     let tid = o.task_id as string | undefined;
-    if (!tid) tid = o.task_id = opts.id ?? randomUUID();
+    if (!tid) tid = o.task_id = opts.id ?? taskId();
     if (opts.rootId) o.root_id = opts.rootId;
     if (opts.parentId) o.parent_id = opts.parentId;
     const app = this.requireApp();

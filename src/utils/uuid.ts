@@ -11,6 +11,20 @@ const pool = Buffer.allocUnsafe(16 * POOL_UUIDS);
 let offset = pool.length;
 const text = Buffer.allocUnsafe(36);
 
+/**
+ * Eight hex digits chosen at random when the process starts: the first group of every task id this
+ * process makes (`taskId`). A client then hears the results of all its own tasks on one pattern
+ * subscription (`celery-task-meta-<prefix>-*`) instead of subscribing and unsubscribing a channel
+ * per call, and results of other processes' tasks do not match it. The other 90 bits stay random
+ * per id, so ids remain unique; the ids are still version 4 UUIDs in form.
+ */
+export const TASK_ID_PREFIX = uuid4().slice(0, 8);
+
+/** A new task id: a random UUID whose first group is this process's `TASK_ID_PREFIX`. */
+export function taskId(): string {
+  return TASK_ID_PREFIX + uuid4().slice(8);
+}
+
 export function uuid4(): string {
   if (offset + 16 > pool.length) {
     randomFillSync(pool);

@@ -105,4 +105,94 @@ describe('redis result channels', () => {
     }
     expect(c.size).toBe(1);
   });
+
+  describe('channels of this process\'s own task ids, heard on one pattern', () => {
+    const prefix = `celery-task-meta-${randomUUID().slice(0, 8)}-`;
+    const own = (): string => `${prefix}${randomUUID().slice(9)}`;
+    const patterned = (protocol: 2 | 3 = 3): ResultChannels => {
+      const c = new ResultChannels({ openSubscriber: () => new Redis(URL, { protocol }), patternPrefix: prefix });
+      open.push(c);
+      return c;
+    };
+    const numpat = async (): Promise<number> => Number(await raw.call('PUBSUB', 'NUMPAT'));
+
+    it('watched calls in a loop send no subscription commands once the pattern is live, and get their results', async () => {
+      const c = patterned();
+      const before = await numpat();
+      // The first call subscribes the pattern and reads its key.
+      const first = own();
+      const got: string[] = [];
+      c.watch(first);
+      const stop = c.onChange(first, (v) => v !== undefined && got.push(v));
+      await waitFor(async () => (await numpat()) === before + 1, 3000, 'the pattern');
+      await raw.publish(first, 'r0');
+      await waitFor(() => got.length === 1, 3000, 'the first result');
+      // Another waiter keeps the pattern while MONITOR connects (it is dropped 20 ms after the last).
+      const keep = c.onChange(own(), () => undefined);
+      stop();
+      const monitor = await raw.monitor();
+      const seen: string[] = [];
+      const loop: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ').toLowerCase()));
+      try {
+        for (let i = 1; i <= 5; i++) {
+          const k = own();
+          loop.push(k);
+          c.watch(k); // as a call is sent
+          const values: string[] = [];
+          const release = c.onChange(k, (v) => v !== undefined && values.push(v));
+          await raw.publish(k, `r${i}`);
+          await waitFor(() => values.length === 1, 3000, `result ${i}`);
+          expect(values).toEqual([`r${i}`]);
+          release();
+        }
+      } finally {
+        monitor.disconnect();
+      }
+      keep();
+      // (The keeper's own read may show; nothing for the loop's calls.)
+      expect(seen.filter((cmd) => /subscribe/.test(cmd) || (cmd.startsWith('get ') && loop.some((k) => cmd.includes(k))))).toEqual([]);
+      // Once nobody waits, the pattern goes.
+      await waitFor(async () => (await numpat()) === before, 3000, 'the pattern to be dropped');
+      expect(c.size).toBe(0);
+    });
+
+    it('a waiter on a result stored before it waited gets it from the read made behind the pattern', async () => {
+      const c = patterned();
+      const k = own();
+      await raw.set(k, '{"status": "SUCCESS"}', 'EX', 60);
+      const values: (string | undefined)[] = [];
+      c.onChange(k, (v) => values.push(v));
+      await waitFor(() => values.length > 0, 3000, 'the stored value');
+      expect(values).toEqual(['{"status": "SUCCESS"}']);
+      expect(await numsub(k)).toBe(0); // heard on the pattern, not its own channel
+    });
+
+    it('over RESP2 waiters under the pattern are told to read once it is live', async () => {
+      const c = patterned(2);
+      const k = own();
+      const values: (string | undefined)[] = [];
+      c.onChange(k, (v) => values.push(v));
+      await waitFor(() => values.length > 0, 3000, 'the call to read');
+      expect(values).toEqual([undefined]);
+      await raw.publish(k, 'done');
+      await waitFor(() => values.length > 1, 3000, 'the published value');
+      expect(values).toEqual([undefined, 'done']);
+    });
+
+    it('other channels still get a subscription of their own, and results of other ids are not handed to anyone', async () => {
+      const c = patterned();
+      const mine = own();
+      const theirs = key();
+      const got: string[] = [];
+      c.onChange(mine, (v) => v !== undefined && got.push(`mine:${v}`));
+      c.onChange(theirs, (v) => v !== undefined && got.push(`theirs:${v}`));
+      await waitFor(async () => (await numsub(theirs)) === 1, 3000, 'the other subscription');
+      await raw.publish(`${prefix}not-awaited`, 'x');
+      await raw.publish(theirs, 't');
+      await raw.publish(mine, 'm');
+      await waitFor(() => got.length === 2, 3000, 'both results');
+      expect(got.sort()).toEqual(['mine:m', 'theirs:t']);
+    });
+  });
 });

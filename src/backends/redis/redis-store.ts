@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
 import { openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
 import { Batcher } from '../../utils/batcher.js';
 import { ResultChannels, type Listener } from './result-channels.js';
-import type { KeyValueStore, ScoredMember } from '../keyvalue.js';
+import { taskKey, type KeyValueStore, type ScoredMember } from '../keyvalue.js';
+import { TASK_ID_PREFIX } from '../../utils/uuid.js';
 
 /**
  * setResults: Celery's `_store_result` guard plus `_set` (SET with expiry, then PUBLISH on the key's
@@ -68,6 +69,8 @@ export class RedisKeyValueStore implements KeyValueStore {
       openSubscriber: (onReconnect) => this.open('subscriber', onReconnect),
       watchTtlMs: options.watchTtlMs,
       onError: options.onError,
+      // The results of this process's own task ids (see taskId): one pattern for all of them.
+      patternPrefix: this.key(taskKey(`${TASK_ID_PREFIX}-`)),
     });
   }
 

@@ -14,6 +14,12 @@
  * tens of microseconds on a small VM. Unsubscribes wait a little and go out with the next subscribe,
  * for the same reason. Over RESP2 (a subscribed connection runs no GET) waiters read the key
  * themselves once the subscription is confirmed.
+ *
+ * Channels under `patternPrefix` (the results of this process's own task ids, see `taskId`) are
+ * heard on one `PSUBSCRIBE <prefix>*` instead, kept while any of them is awaited or watched and
+ * dropped shortly after the last: a lone call then costs the client no subscription writes at all.
+ * A watch made while the pattern is confirmed needs nothing sent (its task is sent after it); any
+ * other channel under the pattern is read once the pattern is written, as a new subscription is.
  */
 import type { Redis } from 'ioredis';
 import { inOneWrite } from '../../brokers/redis/connection.js';
@@ -33,6 +39,11 @@ const MAX_WATCHED = 10_000;
 const UNSUBSCRIBE_DELAY_MS = 20;
 /** ...unless this many are waiting. */
 const UNSUBSCRIBE_BATCH = 1000;
+/**
+ * The pattern is kept this long after its last channel is released: a client calling in a loop
+ * keeps it, and a client that stopped waiting soon stops receiving its tasks' results.
+ */
+const PATTERN_IDLE_MS = 20;
 
 interface Watch {
   expires: number;
@@ -43,6 +54,8 @@ export interface ResultChannelsOptions {
   openSubscriber(onReconnect: () => void): Redis;
   watchTtlMs?: number;
   onError?(message: string, err: Error): void;
+  /** Channels starting with this are heard on one pattern subscription (no glob characters needed). */
+  patternPrefix?: string;
 }
 
 export class ResultChannels {
@@ -62,8 +75,23 @@ export class ResultChannels {
   /** False once the subscriber connection refused a GET (RESP2): waiters then read for themselves. */
   private readsOnSubscriber = true;
   private closed = false;
+  /** `<patternPrefix>*` (glob-escaped), or null without a prefix. */
+  private readonly pattern: string | null;
+  /** 'wanted': to be sent by the next flush; 'sent': written, not yet confirmed. */
+  private patternState: 'off' | 'wanted' | 'sent' | 'live' = 'off';
+  /** Channels under the pattern that are awaited or watched. */
+  private patternChannels = 0;
+  private patternIdle: NodeJS.Timeout | null = null;
+  /** Channels under the pattern whose key the next flush reads. */
+  private readonly reading = new Set<string>();
 
-  constructor(private readonly options: ResultChannelsOptions) {}
+  constructor(private readonly options: ResultChannelsOptions) {
+    this.pattern = options.patternPrefix ? `${escapeGlob(options.patternPrefix)}*` : null;
+  }
+
+  private underPattern(channel: string): boolean {
+    return this.pattern !== null && channel.startsWith(this.options.patternPrefix as string);
+  }
 
   /** Channels subscribed now, by waiters or watches (tests and diagnostics). */
   get size(): number {
@@ -106,7 +134,7 @@ export class ResultChannels {
     const ttl = this.options.watchTtlMs ?? WATCH_TTL_MS;
     this.listeners.set(channel, new Set());
     this.watched.set(channel, { expires: Date.now() + ttl });
-    this.subscribe(channel);
+    this.subscribe(channel, true);
     if (!this.watchSweep) {
       this.watchSweep = setInterval(() => this.dropExpiredWatches(), Math.min(1000, ttl));
       this.watchSweep.unref();
@@ -121,15 +149,34 @@ export class ResultChannels {
     this.delivered.clear();
     if (this.watchSweep) clearInterval(this.watchSweep);
     if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
+    if (this.patternIdle) clearTimeout(this.patternIdle);
     const subscriber = this.subscriber;
     this.subscriber = null;
     await subscriber?.quit().catch(() => subscriber.disconnect());
   }
 
-  private subscribe(channel: string): void {
+  private subscribe(channel: string, watch = false): void {
     this.unsubscribing.delete(channel);
-    this.subscribing.add(channel);
+    if (this.underPattern(channel)) {
+      this.patternChannels++;
+      if (this.patternIdle) clearTimeout(this.patternIdle);
+      this.patternIdle = null;
+      // Confirmed before this task is sent: its result will come on the pattern.
+      if (watch && this.patternState === 'live') return;
+      if (this.patternState === 'off') this.patternState = 'wanted';
+      this.reading.add(channel);
+    } else {
+      this.subscribing.add(channel);
+    }
     this.scheduleFlush();
+  }
+
+  private dropPattern(): void {
+    this.patternIdle = null;
+    if (this.patternChannels > 0 || this.patternState === 'off' || this.closed) return;
+    const wasWritten = this.patternState !== 'wanted';
+    this.patternState = 'off';
+    if (wasWritten && this.subscriber && this.pattern) this.subscriber.punsubscribe(this.pattern).catch(() => undefined);
   }
 
   /** Nobody listens on `channel` any more: unsubscribe soon, with other changes. */
@@ -137,6 +184,11 @@ export class ResultChannels {
     this.watched.delete(channel);
     this.delivered.delete(channel);
     if (!this.listeners.delete(channel)) return;
+    if (this.underPattern(channel)) {
+      this.reading.delete(channel);
+      if (--this.patternChannels === 0 && !this.patternIdle) this.patternIdle = setTimeout(() => this.dropPattern(), PATTERN_IDLE_MS);
+      return;
+    }
     // (If it was never subscribed, the UNSUBSCRIBE is a no-op that shares a write with others.)
     this.subscribing.delete(channel);
     this.unsubscribing.add(channel);
@@ -161,28 +213,44 @@ export class ResultChannels {
     // A channel listened to again meanwhile stays subscribed.
     const unsubscribe = [...this.unsubscribing].filter((c) => !this.listeners.has(c));
     const subscribe = [...this.subscribing];
+    const read = [...subscribe, ...this.reading];
+    const pattern = this.patternState === 'wanted' ? this.pattern : null;
     this.unsubscribing.clear();
     this.subscribing.clear();
-    if (this.closed || (!unsubscribe.length && !subscribe.length)) return;
-    if (!subscribe.length && !this.subscriber) return;
+    this.reading.clear();
+    if (this.closed || (!unsubscribe.length && !read.length && !pattern)) return;
+    if (!read.length && !pattern && !this.subscriber) return;
     // One write of plain commands (an ioredis pipeline object per round trip made most of a lone
     // client's GC work).
     const subscriber = this.connection();
     const [subscribed, reads] = inOneWrite(subscriber, () => {
       if (unsubscribe.length) subscriber.unsubscribe(...unsubscribe).catch(() => undefined);
-      const sub = subscribe.length ? subscriber.subscribe(...subscribe) : null;
-      return [sub, sub && this.readsOnSubscriber ? subscribe.map((channel) => subscriber.get(channel).then(ok, failed)) : null] as const;
+      const confirmations: Promise<unknown>[] = [];
+      if (subscribe.length) confirmations.push(subscriber.subscribe(...subscribe));
+      if (pattern) confirmations.push(subscriber.psubscribe(pattern));
+      const all = confirmations.length === 1 ? confirmations[0]! : Promise.all(confirmations);
+      return [all, read.length && this.readsOnSubscriber ? read.map((channel) => subscriber.get(channel).then(ok, failed)) : null] as const;
     });
-    if (!subscribed) return;
+    if (pattern) {
+      this.patternState = 'sent';
+      subscribed.then(
+        () => {
+          if (this.patternState === 'sent') this.patternState = 'live';
+        },
+        () => {
+          if (this.patternState === 'sent') this.patternState = 'off';
+        },
+      );
+    }
     subscribed.then(
       async () => {
         if (!reads) {
-          for (const channel of subscribe) this.notify(channel); // RESP2: the waiters read
+          for (const channel of read) this.notify(channel); // RESP2: the waiters read
           return;
         }
         const values = await Promise.all(reads);
-        for (let i = 0; i < subscribe.length; i++) {
-          const channel = subscribe[i]!;
+        for (let i = 0; i < read.length; i++) {
+          const channel = read[i]!;
           const value = values[i];
           if (value instanceof Error) {
             // A subscribed RESP2 connection runs no GET: from now on waiters read for themselves.
@@ -193,7 +261,7 @@ export class ResultChannels {
           }
         }
       },
-      (err: Error) => this.subscribeFailed(subscribe, err),
+      (err: Error) => this.subscribeFailed(read, err),
     );
   }
 
@@ -230,7 +298,12 @@ export class ResultChannels {
       for (const channel of this.listeners.keys()) this.notify(channel);
     });
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.notify(channel.toString(), message.toString()));
+    subscriber.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, message: Buffer) => this.notify(channel.toString(), message.toString()));
     this.subscriber = subscriber;
     return subscriber;
   }
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -167,13 +167,15 @@ export class RedisChannel implements ChannelOps {
     // BRPOP hands the message straight to us (kombu's way): only a crash before its record is
     // written could lose it. The message runs at once; the record follows after this turn.
     const direct = this.adopt(null, [{ list, queue: order.find((o) => o.list === list)?.queue ?? list, payload }]);
-    if (max > 1 && remaining !== 0) this.takeFollowers(signal, order, max - direct.length);
+    // What the next reserve gets: a take when something was left behind, else nothing (it then
+    // blocks again at once instead of asking).
+    this.setFollowers(signal, max > 1 && remaining !== 0 ? this.takeAfterTurn(order, max - direct.length) : NOTHING_TAKEN);
     return direct;
   }
 
-  /** After the record of a BRPOP'd message goes out, take what came in behind it for the next reserve. */
-  private takeFollowers(signal: AbortSignal, order: { list: string; queue: string }[], max: number): void {
-    const followers = new Promise<ReservedMessage[]>((resolve) =>
+  /** After this turn (after the record of a BRPOP'd message goes out), take what came in behind it. */
+  private takeAfterTurn(order: { list: string; queue: string }[], max: number): Promise<ReservedMessage[]> {
+    return new Promise<ReservedMessage[]>((resolve) =>
       setImmediate(() =>
         resolve(
           this.take(order, max).catch((err: unknown) => {
@@ -183,6 +185,9 @@ export class RedisChannel implements ChannelOps {
         ),
       ),
     );
+  }
+
+  private setFollowers(signal: AbortSignal, followers: Promise<ReservedMessage[]>): void {
     this.followers.set(signal, followers);
     // A consumer cancelled before it asked again: its followers go back to their lists.
     if (!this.watched.has(signal)) {
@@ -454,6 +459,7 @@ export class RedisChannel implements ChannelOps {
 }
 
 const ACKED = Promise.resolve();
+const NOTHING_TAKEN: Promise<ReservedMessage[]> = Promise.resolve([]);
 
 function reserved(tag: string, queue: string, payload: string): ReservedMessage {
   const message = decodeEnvelope(payload);
