@@ -167,6 +167,32 @@ describe('redis broker: kombu layout', () => {
     }
   });
 
+  it('still consumes, one message per BRPOP, where the Redis user may not run SORT (an ACL without @dangerous)', async () => {
+    fresh();
+    const user = `celeriac-nosort-${randomUUID().slice(0, 8)}`;
+    await raw.call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', '-sort');
+    try {
+      const url = new globalThis.URL(URL);
+      url.username = user;
+      url.password = 'pw';
+      // CLIENT UNBLOCK is in @dangerous too: closing then waits out the BRPOP, so keep that short.
+      const broker = createBroker(url.toString(), { globalKeyprefix: prefix, pollingInterval: 1 });
+      brokers.push(broker);
+      await broker.connect();
+      for (const body of ['a', 'b', 'c']) await broker.publish(message(body), { exchange: '', routingKey: 'q' });
+      const c = await collect(broker, ['q'], 8, true);
+      await waitFor(() => c.got.length === 3, 5000, 'three messages');
+      expect(c.bodies()).toEqual(['a', 'b', 'c']);
+      await broker.publish(message('d'), { exchange: '', routingKey: 'q' });
+      await waitFor(() => c.got.length === 4, 5000, 'a fourth');
+      expect(await raw.keys(key('_celeriac.hold.*'))).toEqual([]);
+      // Closed before its user goes (Redis drops a deleted user's connections, and ioredis would retry).
+      await broker.close();
+    } finally {
+      await raw.call('ACL', 'DELUSER', user);
+    }
+  });
+
   it('consumes a message exactly as Python Celery stored it', async () => {
     fresh();
     const fixture = JSON.parse(readFileSync('test/fixtures/celery-wire/redis/task/5.2.6/apply_async_full.json', 'utf8')) as {

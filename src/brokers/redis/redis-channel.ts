@@ -83,6 +83,8 @@ export class RedisChannel implements ChannelOps {
   /** Names this channel's hold lists. */
   private readonly id = randomUUID();
   private holdSeq = 0;
+  /** Set when Redis refused the take (an ACL without `SORT`): messages then come one by one by BRPOP. */
+  private takeRefused = false;
   /** Puts of one tick go to Redis as one LPUSH per list. */
   private readonly puts = new Batcher<{ queue: string; message: TransportMessage; meta: StoredMessageMeta }>((entries) => this.putMany(entries), 1000);
   /** Acks of one tick go to Redis as one script call. */
@@ -153,7 +155,7 @@ export class RedisChannel implements ChannelOps {
       if (taken.length > 0) return taken;
       listsEmpty = true;
     }
-    if (!listsEmpty) {
+    if (!listsEmpty && !this.takeRefused) {
       const first = await this.take(order, max);
       if (first.length > 0 || waitMs <= 0) return first;
     } else if (waitMs <= 0) return [];
@@ -169,7 +171,7 @@ export class RedisChannel implements ChannelOps {
     const direct = this.adopt(null, [{ list, queue: order.find((o) => o.list === list)?.queue ?? list, payload }]);
     // What the next reserve gets: a take when something was left behind, else nothing (it then
     // blocks again at once instead of asking).
-    this.setFollowers(signal, max > 1 && remaining !== 0 ? this.takeAfterTurn(order, max - direct.length) : NOTHING_TAKEN);
+    this.setFollowers(signal, max > 1 && remaining !== 0 && !this.takeRefused ? this.takeAfterTurn(order, max - direct.length) : NOTHING_TAKEN);
     return direct;
   }
 
@@ -205,7 +207,15 @@ export class RedisChannel implements ChannelOps {
     const lists = order.map((o) => o.list);
     const moved = this.client.celeriacTake(lists.length + 2, this.layout.holds, hold, ...lists, max, Date.now() / 1000, hold);
     const read = this.client.lrange(hold, 0, -1);
-    const [where, payloads] = await Promise.all([moved, read]);
+    const [where, payloads] = await Promise.all([moved, read]).catch((err: unknown) => {
+      // (Redis 7.0 words it "can't run this command", later versions NOPERM.)
+      if (!/NOPERM|can't run this command/.test(String((err as Error).message))) throw err;
+      if (!this.takeRefused) {
+        this.takeRefused = true;
+        this.options.logger?.error('broker: Redis refused the take script (its ACL lacks SORT, in @dangerous); taking messages one by one with BRPOP', { err: (err as Error).message });
+      }
+      return [[], []] as [number[], string[]];
+    });
     const from = where.length >= 2 ? order[Number(where[0]) - 1] : undefined;
     if (!from || payloads.length === 0) return [];
     // The hold keeps list order; the oldest message (RPOP's next) is last.
