@@ -1,8 +1,9 @@
 /**
- * ResultChannels on a real Redis: each SUBSCRIBE is followed by a GET of the key on the subscriber
- * connection (RESP3), so a result stored before the subscription was live reaches the waiter with
- * no read of its own; over RESP2 the waiter is told to read. Unsubscribes share a write with the
- * next subscribe.
+ * ResultChannels on a real Redis. A channel of its own: each SUBSCRIBE is followed by a GET of the
+ * key on the subscriber connection (RESP3), so a result stored before the subscription was live
+ * reaches the waiter with no read of its own; over RESP2 the waiter is told to read. Unsubscribes
+ * share a write with the next subscribe. Channels under the process's prefix: one PSUBSCRIBE for
+ * all of them, and the same guarantees.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -15,13 +16,25 @@ const URL = process.env.CELERIAC_TEST_REDIS_BACKEND_URL ?? 'redis://127.0.0.1:63
 describe('redis result channels', () => {
   let raw: Redis;
   const open: ResultChannels[] = [];
+  /** The prefix of "this process's" ids in these tests, and the subscriber connections' names. */
+  const prefix = `celery-task-meta-${randomUUID().slice(0, 8)}-`;
+  const connectionName = `channels-test-${randomUUID().slice(0, 8)}`;
   const channels = (protocol: 2 | 3 = 3): ResultChannels => {
-    const c = new ResultChannels({ openSubscriber: () => new Redis(URL, { protocol }) });
+    const c = new ResultChannels({ openSubscriber: () => new Redis(URL, { protocol, connectionName }), patternPrefix: prefix });
     open.push(c);
     return c;
   };
+  /** A channel of its own (not under the prefix), and one heard on the pattern. */
   const key = (): string => `celery-task-meta-channels-${randomUUID()}`;
+  const own = (): string => `${prefix}${randomUUID().slice(9)}`;
   const numsub = async (channel: string): Promise<number> => Number(((await raw.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1]);
+  /** Patterns our subscriber connection holds (PUBSUB NUMPAT counts every client's, other test files' too). */
+  const psub = async (): Promise<number> => {
+    const line = String(await raw.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+      .split('\n')
+      .find((l) => l.includes(` name=${connectionName} `));
+    return Number(/ psub=(\d+)/.exec(line ?? '')?.[1] ?? 0);
+  };
 
   beforeAll(() => {
     raw = new Redis(URL);
@@ -33,56 +46,61 @@ describe('redis result channels', () => {
     await Promise.all(open.splice(0).map((c) => c.close()));
   });
 
-  it('hands a waiter the value stored before it subscribed, read right behind SUBSCRIBE', async () => {
-    const c = channels();
-    const k = key();
-    await raw.set(k, '{"status": "SUCCESS"}', 'EX', 60);
-    const values: (string | undefined)[] = [];
-    c.onChange(k, (v) => values.push(v));
-    await waitFor(() => values.length > 0, 3000, 'the stored value');
-    expect(values).toEqual(['{"status": "SUCCESS"}']);
-  });
+  describe.each([
+    { kind: 'a channel of its own', name: key, live: async (k: string) => (await numsub(k)) === 1 },
+    { kind: 'a channel under the process pattern', name: own, live: async () => (await psub()) === 1 },
+  ])('$kind', ({ name, live }) => {
+    it('hands a waiter the value stored before it listened, read right behind the subscription', async () => {
+      const c = channels();
+      const k = name();
+      await raw.set(k, '{"status": "SUCCESS"}', 'EX', 60);
+      const values: (string | undefined)[] = [];
+      c.onChange(k, (v) => values.push(v));
+      await waitFor(() => values.length > 0, 3000, 'the stored value');
+      expect(values).toEqual(['{"status": "SUCCESS"}']);
+    });
 
-  it('calls a waiter on nothing stored yet only when a value is published', async () => {
-    const c = channels();
-    const k = key();
-    const values: (string | undefined)[] = [];
-    c.onChange(k, (v) => values.push(v));
-    await waitFor(async () => (await numsub(k)) === 1, 3000, 'the subscription');
-    expect(values).toEqual([]);
-    await raw.publish(k, 'done');
-    await waitFor(() => values.length > 0, 3000, 'the published value');
-    expect(values).toEqual(['done']);
-  });
+    it('calls a waiter on nothing stored yet only when a value is published', async () => {
+      const c = channels();
+      const k = name();
+      const values: (string | undefined)[] = [];
+      c.onChange(k, (v) => values.push(v));
+      await waitFor(() => live(k), 3000, 'the subscription');
+      expect(values).toEqual([]);
+      await raw.publish(k, 'done');
+      await waitFor(() => values.length > 0, 3000, 'the published value');
+      expect(values).toEqual(['done']);
+    });
 
-  it('a waiter joining a channel that already delivered a value gets that value', async () => {
-    const c = channels();
-    const k = key();
-    const first: (string | undefined)[] = [];
-    c.onChange(k, (v) => first.push(v));
-    await waitFor(async () => (await numsub(k)) === 1, 3000, 'the subscription');
-    await raw.publish(k, 'STARTED');
-    await waitFor(() => first.length > 0, 3000, 'the first value');
-    const second: (string | undefined)[] = [];
-    c.onChange(k, (v) => second.push(v));
-    await waitFor(() => second.length > 0, 3000, 'the value handed over');
-    expect(second).toEqual(['STARTED']);
-  });
+    it('a waiter joining a channel that already delivered a value gets that value', async () => {
+      const c = channels();
+      const k = name();
+      const first: (string | undefined)[] = [];
+      c.onChange(k, (v) => first.push(v));
+      await waitFor(() => live(k), 3000, 'the subscription');
+      await raw.publish(k, 'STARTED');
+      await waitFor(() => first.length > 0, 3000, 'the first value');
+      const second: (string | undefined)[] = [];
+      c.onChange(k, (v) => second.push(v));
+      await waitFor(() => second.length > 0, 3000, 'the value handed over');
+      expect(second).toEqual(['STARTED']);
+    });
 
-  it('over RESP2 the waiter is told to read once the subscription is live, and still gets published values', async () => {
-    const c = channels(2);
-    const k = key();
-    const values: (string | undefined)[] = [];
-    c.onChange(k, (v) => values.push(v));
-    await waitFor(() => values.length > 0, 3000, 'the call to read');
-    expect(values).toEqual([undefined]);
-    await raw.publish(k, 'done');
-    await waitFor(() => values.length > 1, 3000, 'the published value');
-    expect(values).toEqual([undefined, 'done']);
-    // A second waiter on the live channel reads for itself too.
-    const second: (string | undefined)[] = [];
-    c.onChange(k, (v) => second.push(v));
-    await waitFor(() => second.length > 0, 3000, 'the second call to read');
+    it('over RESP2 the waiter is told to read once the subscription is live, and still gets published values', async () => {
+      const c = channels(2);
+      const k = name();
+      const values: (string | undefined)[] = [];
+      c.onChange(k, (v) => values.push(v));
+      await waitFor(() => values.length > 0, 3000, 'the call to read');
+      expect(values).toEqual([undefined]);
+      await raw.publish(k, 'done');
+      await waitFor(() => values.length > 1, 3000, 'the published value');
+      expect(values).toEqual([undefined, 'done']);
+      // A second waiter on the live channel reads for itself too.
+      const second: (string | undefined)[] = [];
+      c.onChange(k, (v) => second.push(v));
+      await waitFor(() => second.length > 0, 3000, 'the second call to read');
+    });
   });
 
   it('unsubscribes once nobody listens, sent with the next subscribe and its read', async () => {
@@ -106,93 +124,58 @@ describe('redis result channels', () => {
     expect(c.size).toBe(1);
   });
 
-  describe('channels of this process\'s own task ids, heard on one pattern', () => {
-    const prefix = `celery-task-meta-${randomUUID().slice(0, 8)}-`;
-    const own = (): string => `${prefix}${randomUUID().slice(9)}`;
-    const patterned = (protocol: 2 | 3 = 3): ResultChannels => {
-      const c = new ResultChannels({ openSubscriber: () => new Redis(URL, { protocol }), patternPrefix: prefix });
-      open.push(c);
-      return c;
-    };
-    const numpat = async (): Promise<number> => Number(await raw.call('PUBSUB', 'NUMPAT'));
-
-    it('watched calls in a loop send no subscription commands once the pattern is live, and get their results', async () => {
-      const c = patterned();
-      const before = await numpat();
-      // The first call subscribes the pattern and reads its key.
-      const first = own();
-      const got: string[] = [];
-      c.watch(first);
-      const stop = c.onChange(first, (v) => v !== undefined && got.push(v));
-      await waitFor(async () => (await numpat()) === before + 1, 3000, 'the pattern');
-      await raw.publish(first, 'r0');
-      await waitFor(() => got.length === 1, 3000, 'the first result');
-      // Another waiter keeps the pattern while MONITOR connects (it is dropped 20 ms after the last).
-      const keep = c.onChange(own(), () => undefined);
-      stop();
-      const monitor = await raw.monitor();
-      const seen: string[] = [];
-      const loop: string[] = [];
-      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ').toLowerCase()));
-      try {
-        for (let i = 1; i <= 5; i++) {
-          const k = own();
-          loop.push(k);
-          c.watch(k); // as a call is sent
-          const values: string[] = [];
-          const release = c.onChange(k, (v) => v !== undefined && values.push(v));
-          await raw.publish(k, `r${i}`);
-          await waitFor(() => values.length === 1, 3000, `result ${i}`);
-          expect(values).toEqual([`r${i}`]);
-          release();
-        }
-      } finally {
-        monitor.disconnect();
+  it('watched calls under the pattern send no subscription commands once it is live, and it is dropped after the last', async () => {
+    const c = channels();
+    // The first call subscribes the pattern and reads its key.
+    const first = own();
+    const got: string[] = [];
+    c.watch(first);
+    const stop = c.onChange(first, (v) => v !== undefined && got.push(v));
+    await waitFor(async () => (await psub()) === 1, 3000, 'the pattern');
+    expect(await numsub(first)).toBe(0); // heard on the pattern, not its own channel
+    await raw.publish(first, 'r0');
+    await waitFor(() => got.length === 1, 3000, 'the first result');
+    // Another waiter keeps the pattern while MONITOR connects (it is dropped 20 ms after the last).
+    const keep = c.onChange(own(), () => undefined);
+    stop();
+    const monitor = await raw.monitor();
+    const seen: string[] = [];
+    const loop: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ').toLowerCase()));
+    try {
+      for (let i = 1; i <= 5; i++) {
+        const k = own();
+        loop.push(k);
+        c.watch(k); // as a call is sent
+        const values: string[] = [];
+        const release = c.onChange(k, (v) => v !== undefined && values.push(v));
+        await raw.publish(k, `r${i}`);
+        await waitFor(() => values.length === 1, 3000, `result ${i}`);
+        expect(values).toEqual([`r${i}`]);
+        release();
       }
-      keep();
-      // (The keeper's own read may show; nothing for the loop's calls.)
-      expect(seen.filter((cmd) => /subscribe/.test(cmd) || (cmd.startsWith('get ') && loop.some((k) => cmd.includes(k))))).toEqual([]);
-      // Once nobody waits, the pattern goes.
-      await waitFor(async () => (await numpat()) === before, 3000, 'the pattern to be dropped');
-      expect(c.size).toBe(0);
-    });
+    } finally {
+      monitor.disconnect();
+    }
+    keep();
+    // (The keeper's own read may show; nothing for the loop's calls.)
+    expect(seen.filter((cmd) => /subscribe/.test(cmd) || (cmd.startsWith('get ') && loop.some((k) => cmd.includes(k))))).toEqual([]);
+    await waitFor(async () => (await psub()) === 0, 3000, 'the pattern to be dropped');
+    expect(c.size).toBe(0);
+  });
 
-    it('a waiter on a result stored before it waited gets it from the read made behind the pattern', async () => {
-      const c = patterned();
-      const k = own();
-      await raw.set(k, '{"status": "SUCCESS"}', 'EX', 60);
-      const values: (string | undefined)[] = [];
-      c.onChange(k, (v) => values.push(v));
-      await waitFor(() => values.length > 0, 3000, 'the stored value');
-      expect(values).toEqual(['{"status": "SUCCESS"}']);
-      expect(await numsub(k)).toBe(0); // heard on the pattern, not its own channel
-    });
-
-    it('over RESP2 waiters under the pattern are told to read once it is live', async () => {
-      const c = patterned(2);
-      const k = own();
-      const values: (string | undefined)[] = [];
-      c.onChange(k, (v) => values.push(v));
-      await waitFor(() => values.length > 0, 3000, 'the call to read');
-      expect(values).toEqual([undefined]);
-      await raw.publish(k, 'done');
-      await waitFor(() => values.length > 1, 3000, 'the published value');
-      expect(values).toEqual([undefined, 'done']);
-    });
-
-    it('other channels still get a subscription of their own, and results of other ids are not handed to anyone', async () => {
-      const c = patterned();
-      const mine = own();
-      const theirs = key();
-      const got: string[] = [];
-      c.onChange(mine, (v) => v !== undefined && got.push(`mine:${v}`));
-      c.onChange(theirs, (v) => v !== undefined && got.push(`theirs:${v}`));
-      await waitFor(async () => (await numsub(theirs)) === 1, 3000, 'the other subscription');
-      await raw.publish(`${prefix}not-awaited`, 'x');
-      await raw.publish(theirs, 't');
-      await raw.publish(mine, 'm');
-      await waitFor(() => got.length === 2, 3000, 'both results');
-      expect(got.sort()).toEqual(['mine:m', 'theirs:t']);
-    });
+  it('under the pattern, results of ids nobody awaits are handed to no one, and other channels keep their own subscription', async () => {
+    const c = channels();
+    const mine = own();
+    const theirs = key();
+    const got: string[] = [];
+    c.onChange(mine, (v) => v !== undefined && got.push(`mine:${v}`));
+    c.onChange(theirs, (v) => v !== undefined && got.push(`theirs:${v}`));
+    await waitFor(async () => (await numsub(theirs)) === 1 && (await psub()) === 1, 3000, 'both subscriptions');
+    await raw.publish(`${prefix}not-awaited`, 'x');
+    await raw.publish(theirs, 't');
+    await raw.publish(mine, 'm');
+    await waitFor(() => got.length === 2, 3000, 'both results');
+    expect(got.sort()).toEqual(['mine:m', 'theirs:t']);
   });
 });

@@ -2,6 +2,7 @@
  * Key and channel names of kombu's Redis transport (celery-reference §2.1–2.7), in one place, so a
  * Python Celery on the same Redis finds exactly what we write.
  */
+import { dumps } from '../../protocol/pyjson.js';
 
 /** kombu's `Channel.sep`: between queue and priority step, and inside binding members. */
 export const KOMBU_SEP = '\x06\x16';
@@ -82,6 +83,11 @@ export class RedisLayout {
   /** Where we keep messages rejected without requeue (kombu drops them). */
   deadLetterKey(queue: string): string {
     return this.key(`_celeriac.dead.${queue}`);
+  }
+
+  /** An entry of a dead-letter list for a raw payload that never became an unacked record. */
+  deadLetterEntry(reason: string, payload: string): string {
+    return dumps({ reason, payload, dead_at: Math.floor(Date.now() / 1000) });
   }
 
   /** `_kombu.binding.<exchange>`: a set of `routing_key + sep + pattern + sep + queue`. */

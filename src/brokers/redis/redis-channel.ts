@@ -47,11 +47,8 @@ export interface RedisChannelOptions {
 }
 
 /** What we remember about a delivery until it is settled. */
-interface Held {
-  list: string;
-  queue: string;
-  payload: string;
-  /** Its `delivery_info`, for the unacked record (kombu's `[envelope, exchange, routing_key]`). */
+interface Held extends Taken {
+  /** Where it was published to, for the unacked record (kombu's `[envelope, exchange, routing_key]`). */
   exchange: string;
   routingKey: string;
 }
@@ -250,9 +247,8 @@ export class RedisChannel implements ChannelOps {
       // The same envelope held twice (a duplicate publish) gets a tag of its own.
       const tag = this.held.has(own) || this.recording.has(own) ? `${own}#${randomUUID()}` : own;
       message.tag = tag;
-      const info = message.message.properties.delivery_info;
-      const routingKey = isRecord(info) && typeof info.routing_key === 'string' ? info.routing_key : '';
-      this.held.set(tag, { list, queue, payload, exchange: message.exchange, routingKey });
+      // (A missing routing key reads as the queue: restore then sends it back where it came from.)
+      this.held.set(tag, { list, queue, payload, exchange: message.exchange, routingKey: message.routingKey });
       this.unrecorded.add(tag);
       tags.push(tag);
       out.push(message);
@@ -282,7 +278,7 @@ export class RedisChannel implements ChannelOps {
       if (fields.length > 0) write.hset(unacked, ...fields).zadd(unackedIndex, ...scores);
       for (const { queue, payload, reason } of dead) {
         const key = this.layout.deadLetterKey(queue);
-        write.lpush(key, dumps({ reason, payload, dead_at: Math.floor(now) })).ltrim(key, 0, this.options.deadLetterKeep - 1);
+        write.lpush(key, this.layout.deadLetterEntry(reason, payload)).ltrim(key, 0, this.options.deadLetterKeep - 1);
       }
       if (hold !== null) write.del(hold).zrem(this.layout.holds, hold);
       try {

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { isRecord, markEnvelopeRedelivered } from '../../protocol/envelope.js';
-import { dumps, loads } from '../../protocol/pyjson.js';
+import { loads } from '../../protocol/pyjson.js';
 import type { BrokerLogger } from '../virtual/options.js';
 import type { RedisLayout } from './layout.js';
 import type { BrokerScripts } from './scripts.js';
@@ -118,8 +118,9 @@ export class UnackedRestorer {
             values.push(target.payload);
           }
         } catch (err) {
+          // (Pushed like the restored messages, so untrimmed: only a dead worker's unreadable payloads land here.)
           lists.push(layout.deadLetterKey('unknown'));
-          values.push(dumps({ reason: `could not restore a held message: ${(err as Error).message}`, payload, dead_at: Math.floor(Date.now() / 1000) }));
+          values.push(layout.deadLetterEntry(`could not restore a held message: ${(err as Error).message}`, payload));
         }
       }
       if ((await client.celeriacRestoreHold(lists.length + 2, layout.holds, hold, ...lists, hold, ...values)) === 1) restored += back;
