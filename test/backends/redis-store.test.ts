@@ -99,3 +99,37 @@ describe('redis result store: subscribing at call time', () => {
     }
   });
 });
+
+describe('redis result store: who hears a stored result first', () => {
+  it("Redis writes a result's message to its waiter before the writer's own reply", async () => {
+    const store = new RedisKeyValueStore({ connection: parseRedisUrl(URL, {}, 'result_backend', 'opts'), keyPrefix: `order-${randomUUID().slice(0, 8)}:` });
+    const listener = new Redis(URL);
+    try {
+      await store.connect();
+      await store.client.ping();
+      const key = store.key('task-1');
+      await listener.subscribe(key);
+      // Which socket became readable first: the kernel's ready list (and so libuv) keeps that order,
+      // once a few idle loop turns have cleared what the replies above left on it.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const order: string[] = [];
+      listener.stream.on('data', () => order.push('waiter'));
+      store.client.stream.on('data', () => order.push('writer'));
+      const written = store.setResult('task-1', '{"status": "SUCCESS"}', 60);
+      // After the store's own microtask has written the script: hold this thread while Redis answers
+      // both connections, so neither reply is read before the other has arrived.
+      await new Promise<void>((resolve) =>
+        queueMicrotask(() => {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+          resolve();
+        }),
+      );
+      await written;
+      await waitFor(() => order.length >= 2, 3000, 'both replies');
+      expect(order.slice(0, 2)).toEqual(['waiter', 'writer']);
+    } finally {
+      await store.close();
+      listener.disconnect();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * key, unsubscribed when the last waiter leaves; after a reconnect every waiter re-reads its key.
  */
 import type { Redis } from 'ioredis';
-import { openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
+import { inOneWrite, openRedis, type RedisConnectionSpec } from '../../brokers/redis/connection.js';
 import { Batcher } from '../../utils/batcher.js';
 import { ResultChannels, type Listener } from './result-channels.js';
 import { taskKey, type KeyValueStore, type ScoredMember } from '../keyvalue.js';
@@ -130,11 +130,19 @@ export class RedisKeyValueStore implements KeyValueStore {
       if (list) list.push(entry);
       else byTtl.set(entry.ttlMs, [entry]);
     }
-    await Promise.all(
-      [...byTtl].map(([ttlMs, entries]) =>
-        this.client.celeriacSetResults(entries.length, ...entries.map((e) => e.key), ttlMs, ...entries.map((e) => e.value)),
-      ),
-    );
+    await inOneWrite(this.client, () => {
+      // A PING ahead of the script, in the same write, so that a waiter hears its result before this
+      // worker hears the script's reply. Redis writes pending replies newest-queued connection first,
+      // and a connection keeps its place once queued: the PING queues ours before the script's
+      // PUBLISH queues the subscriber's. Without it Redis wrote our reply first, and waking the
+      // worker for it delayed the waiter's message (about 35 us of a 400 us round trip here).
+      this.client.ping().catch(() => undefined);
+      return Promise.all(
+        [...byTtl].map(([ttlMs, entries]) =>
+          this.client.celeriacSetResults(entries.length, ...entries.map((e) => e.key), ttlMs, ...entries.map((e) => e.value)),
+        ),
+      );
+    });
   }
 
   async delete(key: string): Promise<void> {
