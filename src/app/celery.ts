@@ -166,6 +166,22 @@ export class Celery {
     this.backendConnection.peek()?.onTaskCall?.(taskId);
   }
 
+  /** The result backend if it is open now (null when none is configured), else undefined. */
+  get backendIfOpen(): ResultBackend | null | undefined {
+    return this.backendConnection.peek();
+  }
+
+  /** The broker, when it is open and `queue` is already declared: a call can publish at once. */
+  brokerReadyFor(queue: string, exchange = '', routingKey = queue): Broker | undefined {
+    const broker = this.brokerConnection.peek();
+    return broker && this.declaredQueues.has(`${exchange}\u0000${routingKey}\u0000${queue}`) ? broker : undefined;
+  }
+
+  /** Whether `prepareReplies` has nothing (left) to do. */
+  get repliesReady(): boolean {
+    return !backendUsesReplyQueue(this.config.resultBackend) || this.backendConnection.peek() !== undefined;
+  }
+
   /** Declare a queue once per app (Celery's `task_create_missing_queues`). */
   async ensureQueue(queue: string, exchange = '', routingKey = queue): Promise<void> {
     const key = `${exchange}\u0000${routingKey}\u0000${queue}`;

@@ -7,7 +7,7 @@ import { toSignatureDict } from '../canvas/signature.js';
 import { buildTaskMessage, parseIsoDate } from '../protocol/message.js';
 import type { SignatureDict, TransportMessage } from '../protocol/types.js';
 import type { Broker } from '../brokers/types.js';
-import type { RetryPolicy } from '../utils/retry.js';
+import type { FirstFailure, RetryPolicy } from '../utils/retry.js';
 import { retryWithPolicy } from '../utils/retry.js';
 import { taskId } from '../utils/uuid.js';
 import { redactText, redactUrl } from '../utils/url.js';
@@ -84,7 +84,7 @@ interface PreparedTask extends PublishedTask {
   eta: Date | null;
 }
 
-export async function publishTask(
+export function publishTask(
   app: Celery,
   name: string,
   args: readonly unknown[],
@@ -92,8 +92,31 @@ export async function publishTask(
   options: ApplyOptions = {},
   defaults: TaskPublishDefaults = {},
 ): Promise<PublishedTask> {
-  const prepared = prepareTask(app, name, args, kwargs, options, defaults);
-  if (!prepared.ignoreResult) {
+  let prepared: PreparedTask;
+  try {
+    prepared = prepareTask(app, name, args, kwargs, options, defaults);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const published: PublishedTask = { id: prepared.id, queue: prepared.queue, ignoreResult: prepared.ignoreResult };
+  // Connected and declared (every call after the first): the message goes to the broker in this
+  // turn, without the connect/declare/retry steps in between; the retry policy takes over only
+  // if this first attempt fails.
+  const broker = app.brokerReadyFor(prepared.queue, prepared.exchange, prepared.routingKey);
+  if (broker && (prepared.ignoreResult || app.repliesReady)) {
+    if (!prepared.ignoreResult) setImmediate(() => app.onTaskCall(prepared.id));
+    const { message, exchange, routingKey, priority } = prepared;
+    return broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) }).then(
+      () => published,
+      (error: unknown) => publishPrepared(app, name, prepared, options, { error }).then(() => published),
+    );
+  }
+  return publishPrepared(app, name, prepared, options).then(() => published);
+}
+
+/** Connect, declare and publish, with the retry policy; `failedOnce` is a first attempt's error. */
+async function publishPrepared(app: Celery, name: string, prepared: PreparedTask, options: ApplyOptions, failedOnce?: FirstFailure): Promise<void> {
+  if (!prepared.ignoreResult && !failedOnce) {
     await app.prepareReplies();
     // After this turn, when the message has been written: the subscription's own write then
     // does not delay the message (the result it waits for cannot come before the message).
@@ -106,8 +129,7 @@ export async function publishTask(
     await app.ensureQueue(prepared.queue, prepared.exchange, prepared.routingKey);
     await broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) });
   };
-  await sendWithRetry(app, name, prepared.id, options, send);
-  return { id: prepared.id, queue: prepared.queue, ignoreResult: prepared.ignoreResult };
+  await sendWithRetry(app, name, prepared.id, options, send, failedOnce);
 }
 
 /**
@@ -145,15 +167,17 @@ function deliverAt(eta: Date | null, broker: Broker): Date | null {
   return eta && eta.getTime() > Date.now() && broker.capabilities.delayedDelivery ? eta : null;
 }
 
-async function sendWithRetry(app: Celery, name: string, id: string, options: ApplyOptions, send: () => Promise<void>): Promise<void> {
+/** `send` under the publish retry policy; `failedOnce` is the error of an attempt already made. */
+async function sendWithRetry(app: Celery, name: string, id: string, options: ApplyOptions, send: () => Promise<void>, failedOnce?: FirstFailure): Promise<void> {
   const conf = app.conf;
   const retry = options.retry ?? conf.taskPublishRetry;
   const policy = { ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
   try {
+    if (failedOnce && (!retry || policy.maxRetries === 0)) throw failedOnce.error;
     if (!retry) return await send();
-    await retryWithPolicy(send, policy, (err, attempt, delayMs) =>
-      app.log.warn({ task: name, id, attempt, delayMs, err: redactText((err as Error).message) }, 'publish failed, retrying'),
-    );
+    const onRetry = (err: unknown, attempt: number, delayMs: number) =>
+      app.log.warn({ task: name, id, attempt, delayMs, err: redactText((err as Error).message) }, 'publish failed, retrying');
+    await retryWithPolicy(send, policy, onRetry, undefined, failedOnce);
   } catch (err) {
     if (err instanceof CeleriacError && !(err instanceof BrokerConnectionError)) throw err;
     const tries = retry ? `after ${(policy.maxRetries ?? 3) + 1} attempts` : 'without retrying (retry is off)';

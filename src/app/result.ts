@@ -79,15 +79,22 @@ export class AsyncResult<R = unknown> {
   /** Wait for the task and return its value; a failure rejects with `RemoteTaskError`. */
   get(options?: GetOptions & { propagate?: true }): Promise<R>;
   get(options: GetOptions & { propagate: false }): Promise<R | RemoteTaskError>;
-  async get(options: GetOptions = {}): Promise<R | RemoteTaskError> {
-    const meta = this.cached ?? (await this.waitForMeta(options));
+  get(options: GetOptions = {}): Promise<R | RemoteTaskError> {
+    if (this.cached) return this.settle(this.cached, options);
+    // With the backend open, wait on it directly rather than through the connecting steps.
+    const open = this.app.backendIfOpen;
+    const waiting = open ? open.waitForResult(this.id, { timeout: options.timeout, signal: options.signal }) : this.waitForMeta(options);
+    return waiting.then((meta) => this.settle(meta, options));
+  }
+
+  private settle(meta: ResultMeta, options: GetOptions): Promise<R | RemoteTaskError> {
     this.cached = meta;
     if (PROPAGATE_STATES.has(meta.status)) {
       const error = errorFromMeta(meta);
-      if (options.propagate === false) return error;
-      throw error;
+      if (options.propagate === false) return Promise.resolve(error);
+      return Promise.reject(error);
     }
-    return meta.result as R;
+    return Promise.resolve(meta.result as R);
   }
 
   /** Remove the stored result. */

@@ -71,9 +71,8 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   /** Send the task with arguments, keyword arguments and options (Celery's `apply_async`). */
   applyAsync(args?: A, kwargs?: undefined, options?: ApplyOptions): Promise<AsyncResult<R>>;
   applyAsync(args: Partial<A> | [], kwargs: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<R>>;
-  async applyAsync(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
-    const published = await publishTask(this.app, this.name, args, kwargs, options, this.options);
-    return new AsyncResult<R>(published.id, this.app, this.name);
+  applyAsync(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<R>> {
+    return publishTask(this.app, this.name, args, kwargs, options, this.options).then((published) => new AsyncResult<R>(published.id, this.app, this.name));
   }
 
   /**

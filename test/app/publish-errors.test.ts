@@ -1,5 +1,5 @@
 /** Publishing to a dead broker: retried with Celery's policy, then one clear error; never a hang. */
-import { expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Celery } from '../../src/app/celery.js';
 import { BrokerConnectionError } from '../../src/errors.js';
 import { within } from '../helpers/wait.js';
@@ -27,4 +27,54 @@ it('delay() on a dead Redis retries per retryPolicy, then rejects with a clear, 
   } finally {
     await app.close();
   }
+});
+
+describe('a connected app publishes at once; a failure there goes on under the retry policy', () => {
+  const open = async () => {
+    const app = new Celery('blip', { broker: 'memory://', backend: null, logLevel: 'silent' }, { env: {} });
+    const task = app.task('t.blip', () => 1);
+    await task.delay(); // connects and declares the queue
+    const broker = await app.connectBroker();
+    expect(app.brokerReadyFor('celery')).toBe(broker); // so the next call takes the direct path
+    return { app, task, broker, publish: vi.spyOn(broker, 'publish'), warn: vi.spyOn(app.log, 'warn') };
+  };
+  const policy = { maxRetries: 2, intervalStart: 0, intervalStep: 0.01, intervalMax: 0.02 };
+
+  it('a first attempt that fails is retried, counted as the first of the policy', async () => {
+    const { app, task, broker, publish, warn } = await open();
+    try {
+      publish.mockRejectedValueOnce(new Error('blip'));
+      await task.applyAsync([], undefined, { retryPolicy: policy });
+      expect(publish).toHaveBeenCalledTimes(2);
+      expect(warn.mock.calls.filter((call) => call[1] === 'publish failed, retrying').map((call) => (call[0] as { attempt: number }).attempt)).toEqual([1]);
+      expect(await broker.queueSize('celery')).toBe(2);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('gives up after the policy\'s attempts, the first included', async () => {
+    const { app, task, publish } = await open();
+    try {
+      publish.mockRejectedValue(new Error('down'));
+      const failure = await task.applyAsync([], undefined, { retryPolicy: policy }).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(BrokerConnectionError);
+      expect((failure as Error).message).toMatch(/after 3 attempts: down/);
+      expect(publish).toHaveBeenCalledTimes(3);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with retry off, the first failure is the answer', async () => {
+    const { app, task, publish } = await open();
+    try {
+      publish.mockRejectedValue(new Error('down'));
+      const failure = await task.applyAsync([], undefined, { retry: false }).catch((e: unknown) => e);
+      expect((failure as Error).message).toMatch(/without retrying \(retry is off\): down/);
+      expect(publish).toHaveBeenCalledTimes(1);
+    } finally {
+      await app.close();
+    }
+  });
 });
