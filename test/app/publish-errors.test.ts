@@ -53,26 +53,17 @@ describe('a connected app publishes at once; a failure there goes on under the r
     }
   });
 
-  it('gives up after the policy\'s attempts, the first included', async () => {
+  it.each([
+    { what: "gives up after the policy's attempts, the first included", options: { retryPolicy: policy }, error: /after 3 attempts: down/, calls: 3 },
+    { what: 'with retry off, the first failure is the answer', options: { retry: false }, error: /without retrying \(retry is off\): down/, calls: 1 },
+  ])('$what', async ({ options, error, calls }) => {
     const { app, task, publish } = await open();
     try {
       publish.mockRejectedValue(new Error('down'));
-      const failure = await task.applyAsync([], undefined, { retryPolicy: policy }).catch((e: unknown) => e);
+      const failure = await task.applyAsync([], undefined, options).catch((e: unknown) => e);
       expect(failure).toBeInstanceOf(BrokerConnectionError);
-      expect((failure as Error).message).toMatch(/after 3 attempts: down/);
-      expect(publish).toHaveBeenCalledTimes(3);
-    } finally {
-      await app.close();
-    }
-  });
-
-  it('with retry off, the first failure is the answer', async () => {
-    const { app, task, publish } = await open();
-    try {
-      publish.mockRejectedValue(new Error('down'));
-      const failure = await task.applyAsync([], undefined, { retry: false }).catch((e: unknown) => e);
-      expect((failure as Error).message).toMatch(/without retrying \(retry is off\): down/);
-      expect(publish).toHaveBeenCalledTimes(1);
+      expect((failure as Error).message).toMatch(error);
+      expect(publish).toHaveBeenCalledTimes(calls);
     } finally {
       await app.close();
     }
