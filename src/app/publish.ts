@@ -173,7 +173,7 @@ async function sendWithRetry(app: Celery, name: string, id: string, options: App
   const retry = options.retry ?? conf.taskPublishRetry;
   const policy = { ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
   try {
-    if (failedOnce && (!retry || policy.maxRetries === 0)) throw failedOnce.error;
+    if (failedOnce && !retry) throw failedOnce.error;
     if (!retry) return await send();
     const onRetry = (err: unknown, attempt: number, delayMs: number) =>
       app.log.warn({ task: name, id, attempt, delayMs, err: redactText((err as Error).message) }, 'publish failed, retrying');

@@ -135,7 +135,7 @@ export class RedisKeyValueStore implements KeyValueStore {
       // worker hears the script's reply. Redis writes pending replies newest-queued connection first,
       // and a connection keeps its place once queued: the PING queues ours before the script's
       // PUBLISH queues the subscriber's. Without it Redis wrote our reply first, and waking the
-      // worker for it delayed the waiter's message (about 35 us of a 400 us round trip here).
+      // worker for it delayed the waiter's message (docs/redis.md has the figures).
       this.client.ping().catch(() => undefined);
       return Promise.all(
         [...byTtl].map(([ttlMs, entries]) =>
