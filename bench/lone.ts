@@ -17,9 +17,12 @@ import { parseArgs } from 'node:util';
 import Queue from 'bee-queue';
 import type { Redis } from 'ioredis';
 import { processCpuMs, redisCpuMs } from './lib/cpu.js';
-import { benchScript, spawnWorker, type WorkerProcess } from './lib/process.js';
-import { systemDbs } from './lib/types.js';
-import { flushDbs, percentile, redisClient, redisUrl, waitFor, waitForCeleryResults } from './lib/util.js';
+import { redisAddress } from './lib/connection.js';
+import type { WorkerProcess } from './lib/process.js';
+import type { BenchOptions, BenchSystem } from './lib/types.js';
+import { flushDbs, percentile, redisClient, timeRoundTrips, waitFor, waitForCeleryResults } from './lib/util.js';
+import { createBeeQueueSystem, jobRoundTrip } from './systems/bee-queue.js';
+import { createCeleriacSystem } from './systems/celeriac.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,6 +44,9 @@ const count = (name: keyof typeof args): number => {
 };
 const base = args.redis as string;
 const calls = Math.max(1, count('calls'));
+const TIMEOUT_MS = 120_000;
+// The adapters `npm run bench` uses, for their workers and DBs (only those fields are read here).
+const benchOptions: BenchOptions = { redis: base, dbBase: 10, tasks: 0, enqueueOne: 0, enqueueBulk: 0, latencyCalls: calls, repeat: 1, timeoutMs: TIMEOUT_MS, concurrency: {} };
 const stats = redisClient(base, 0);
 const redisPid = Number(/process_id:(\d+)/.exec(await stats.info('server'))?.[1]);
 
@@ -74,13 +80,8 @@ async function commandCount(redis: Redis): Promise<number> {
 async function measure(worker: WorkerProcess, roundTrip: () => Promise<unknown>): Promise<Sample> {
   const pids = { producer: process.pid, worker: worker.pid, redis: redisPid };
   const before = { s: Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, switches(p)])), cpu: process.cpuUsage(), worker: processCpuMs(worker.pid), redis: await redisCpuMs(stats), commands: await commandCount(stats) };
-  const latencies: number[] = [];
-  for (let i = 0; i < calls; i++) {
-    const start = performance.now();
-    await roundTrip();
-    latencies.push(performance.now() - start);
-  }
-  // (the two INFO calls of the reading itself are not counted)
+  const latencies = await timeRoundTrips(calls, roundTrip);
+  // (less the first reading's own INFO commandstats, which this one counts)
   const commands = (await commandCount(stats)) - before.commands - 1;
   const redis = await redisCpuMs(stats);
   const cpu = process.cpuUsage(before.cpu);
@@ -98,76 +99,73 @@ async function measure(worker: WorkerProcess, roundTrip: () => Promise<unknown>)
   };
 }
 
-async function celeriacRound(): Promise<Sample> {
-  const [brokerDb = 10, backendDb = 11] = systemDbs('celeriac', 10);
-  await flushDbs(base, [brokerDb, backendDb]);
-  const env = { BENCH_BROKER_URL: redisUrl(base, brokerDb), BENCH_BACKEND_URL: redisUrl(base, backendDb), BENCH_COUNTER_URL: redisUrl(base, brokerDb) };
-  Object.assign(process.env, env);
-  const { app, noop } = await import('./celeriac-tasks.js');
-  app.configure({ broker: env.BENCH_BROKER_URL, resultBackend: env.BENCH_BACKEND_URL, logLevel: 'warning' });
-  const args = ['bin/celeriac.js', '-A', benchScript('celeriac-tasks.js'), 'worker', '-b', env.BENCH_BROKER_URL, '--result-backend', env.BENCH_BACKEND_URL, '-c', String(count('celeriac-concurrency')), '-l', 'warning'];
-  const worker = spawnWorker(process.execPath, args, env);
-  const backend = redisClient(base, backendDb);
-  const roundTrip = async () => (await noop.delay()).get({ timeout: 30_000 });
+/** One round of a system: a fresh worker, the burst, the warm-up calls, then the measured ones. */
+async function runRound(system: BenchSystem, concurrency: number, burst: () => Promise<void>, roundTrip: () => Promise<unknown>): Promise<Sample> {
+  await flushDbs(base, system.dbs);
+  const worker = system.startWorker(concurrency);
   try {
     await roundTrip();
+    await burst();
+    for (let i = 0; i < count('warm'); i++) await roundTrip();
+    return await measure(worker, roundTrip);
+  } finally {
+    await worker.stop();
+  }
+}
+
+async function celeriacRounds(): Promise<{ run: () => Promise<Sample>; close: () => Promise<void> }> {
+  const system = await createCeleriacSystem(benchOptions);
+  const { noop } = await import('./celeriac-tasks.js');
+  const backend = redisClient(base, system.dbs[1]!);
+  const burst = async () => {
     const ids: string[] = [];
     for (let sent = 0; sent < count('burst'); sent += 1000) {
       for (const r of await noop.delayMany(Array.from({ length: Math.min(1000, count('burst') - sent) }, () => [] as []))) ids.push(r.id);
     }
-    await waitForCeleryResults(backend, ids, 120_000);
-    for (let i = 0; i < count('warm'); i++) await roundTrip();
-    return await measure(worker, roundTrip);
-  } finally {
-    backend.disconnect();
-    await worker.stop();
-  }
+    await waitForCeleryResults(backend, ids, TIMEOUT_MS);
+  };
+  const roundTrip = async () => (await noop.delay()).get({ timeout: TIMEOUT_MS });
+  return {
+    run: () => runRound(system, count('celeriac-concurrency'), burst, roundTrip),
+    close: async () => {
+      backend.disconnect();
+      await system.close();
+    },
+  };
 }
 
-async function beeQueueRound(): Promise<Sample> {
-  const [db = 13] = systemDbs('bee-queue', 10);
-  await flushDbs(base, [db]);
-  const redis = { host: new URL(base).hostname, port: Number(new URL(base).port || 6379), db };
-  const worker = spawnWorker(process.execPath, [benchScript('workers/bee-queue-worker.js'), base, String(db), String(count('bee-queue-concurrency'))], {});
+async function beeQueueRounds(): Promise<{ run: () => Promise<Sample>; close: () => Promise<void> }> {
+  const system = await createBeeQueueSystem(benchOptions);
+  const redis = redisAddress(base, system.dbs[0]!);
   const waiting = new Queue('noop', { redis, isWorker: false, getEvents: true, storeJobs: false });
   const lean = new Queue('noop', { redis, isWorker: false, getEvents: false, storeJobs: false });
-  // The queue-level event, as in `npm run bench` (a job's own event can come before save() resolves).
-  const pending = new Map<string, () => void>();
-  const early = new Set<string>();
-  waiting.on('job succeeded', (id) => {
-    const done = pending.get(String(id));
-    if (done) done();
-    else early.add(String(id));
-  });
-  const roundTrip = async () => {
-    const id = String((await waiting.createJob({}).save()).id);
-    if (early.delete(id)) return;
-    await new Promise<void>((resolve) => pending.set(id, () => (pending.delete(id), resolve())));
-  };
-  try {
-    await Promise.all([waiting.ready(), lean.ready()]);
-    await roundTrip();
+  await Promise.all([waiting.ready(), lean.ready()]);
+  const burst = async () => {
     const target = (await lean.checkHealth()).succeeded + count('burst');
     for (let sent = 0; sent < count('burst'); sent += 1000) await lean.saveAll(Array.from({ length: Math.min(1000, count('burst') - sent) }, () => lean.createJob({})));
-    await waitFor(async () => (await lean.checkHealth()).succeeded >= target, 120_000, 'the bee-queue burst', 5);
-    for (let i = 0; i < count('warm'); i++) await roundTrip();
-    return await measure(worker, roundTrip);
-  } finally {
-    await Promise.allSettled([waiting.close(), lean.close()]);
-    await worker.stop();
-  }
+    await waitFor(async () => (await lean.checkHealth()).succeeded >= target, TIMEOUT_MS, 'the bee-queue burst', 5);
+  };
+  return {
+    run: () => runRound(system, count('bee-queue-concurrency'), burst, jobRoundTrip(waiting, TIMEOUT_MS)),
+    close: async () => {
+      await Promise.allSettled([waiting.close(), lean.close()]);
+      await system.close();
+    },
+  };
 }
 
-const ROUNDS: Record<string, () => Promise<Sample>> = { celeriac: celeriacRound, 'bee-queue': beeQueueRound };
-const systems = (args.systems as string).split(',').map((s) => s.trim());
-for (const name of systems) if (!ROUNDS[name]) throw new Error(`--systems: unknown ${name}; known: ${Object.keys(ROUNDS).join(', ')}`);
+const SYSTEMS: Record<string, typeof celeriacRounds> = { celeriac: celeriacRounds, 'bee-queue': beeQueueRounds };
+const names = (args.systems as string).split(',').map((s) => s.trim());
+for (const name of names) if (!SYSTEMS[name]) throw new Error(`--systems: unknown ${name}; known: ${Object.keys(SYSTEMS).join(', ')}`);
+const systems = new Map<string, Awaited<ReturnType<typeof celeriacRounds>>>();
+for (const name of names) systems.set(name, await SYSTEMS[name]!());
 
 const us = (n: number) => n.toFixed(0).padStart(4);
 const sw = ([v, n]: [number, number]) => `${v.toFixed(2)}/${n.toFixed(2)}`;
 const results = new Map<string, Sample[]>();
 for (let round = 1; round <= count('rounds'); round++) {
-  for (const name of systems) {
-    const s = await ROUNDS[name]!();
+  for (const [name, system] of systems) {
+    const s = await system.run();
     (results.get(name) ?? results.set(name, []).get(name)!).push(s);
     console.log(
       `${name.padEnd(9)} [${round}] p50 ${s.p50.toFixed(3)} p90 ${s.p90.toFixed(3)} ms | CPU µs/rt producer ${us(s.cpu.producer)} worker ${us(s.cpu.worker)} redis ${us(s.cpu.redis)}` +
@@ -180,5 +178,4 @@ for (const [name, samples] of results) {
   console.log(`median ${name.padEnd(9)} p50 ${med((s) => s.p50).toFixed(3)} ms | CPU µs/rt producer ${us(med((s) => s.cpu.producer))} worker ${us(med((s) => s.cpu.worker))} redis ${us(med((s) => s.cpu.redis))}`);
 }
 stats.disconnect();
-const { app } = await import('./celeriac-tasks.js');
-await app.close();
+for (const system of systems.values()) await system.close();

@@ -11,7 +11,7 @@ import { redisAddress } from '../lib/connection.js';
 import { withCpu } from '../lib/cpu.js';
 import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
-import { redisClient, since, timeCountedRun, waitFor } from '../lib/util.js';
+import { redisClient, since, timeCountedRun, timeRoundTrips, waitFor } from '../lib/util.js';
 
 const CHUNK = 1000;
 
@@ -50,42 +50,6 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
     return since(start);
   }
 
-  /**
-   * Round trips through the queue-level `job succeeded` event. A job's own `succeeded` event is not
-   * used: it is lost when the event arrives before `save()` has resolved (seen at -c 16 and up).
-   */
-  async function latencies(waiting: Queue): Promise<number[]> {
-    const pending = new Map<string, (error?: Error) => void>();
-    const early = new Map<string, Error | undefined>();
-    const settle = (id: string, error?: Error) => {
-      const finish = pending.get(id);
-      if (finish) finish(error);
-      else early.set(id, error);
-    };
-    waiting.on('job succeeded', (id) => settle(String(id)));
-    waiting.on('job failed', (id, err) => settle(String(id), err));
-    const out: number[] = [];
-    for (let i = 0; i < o.latencyCalls; i++) {
-      const start = performance.now();
-      const job = await waiting.createJob({}).save();
-      const id = String(job.id);
-      await new Promise<void>((resolve, reject) => {
-        const finish = (error?: Error) => {
-          clearTimeout(timer);
-          pending.delete(id);
-          if (error) reject(error);
-          else resolve();
-        };
-        const timer = setTimeout(() => finish(new Error(`bee-queue job ${id} did not finish within ${o.timeoutMs} ms`)), o.timeoutMs);
-        if (early.has(id)) finish(early.get(id));
-        else pending.set(id, finish);
-      });
-      early.delete(id);
-      out.push(since(start));
-    }
-    return out;
-  }
-
   return {
     name: 'bee-queue',
     label: 'bee-queue 2.0',
@@ -121,7 +85,7 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
       const waiting = new Queue('noop', { redis, isWorker: false, getEvents: true, storeJobs: false });
       try {
         await waiting.ready();
-        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs: await latencies(waiting) };
+        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs: await timeRoundTrips(o.latencyCalls, jobRoundTrip(waiting, o.timeoutMs)) };
       } finally {
         await waiting.close();
       }
@@ -131,5 +95,37 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
       counter.disconnect();
       await Promise.allSettled([noop.close(), noopIgnored.close()]);
     },
+  };
+}
+
+/**
+ * One job's round trip (save, then its success or failure) through the queue-level events of
+ * `waiting`, which must be created with `getEvents: true`. A job's own `succeeded` event is not
+ * used: it is lost when the event arrives before `save()` has resolved (seen at -c 16 and up).
+ */
+export function jobRoundTrip(waiting: Queue, timeoutMs: number): () => Promise<void> {
+  const pending = new Map<string, (error?: Error) => void>();
+  const early = new Map<string, Error | undefined>();
+  const settle = (id: string, error?: Error) => {
+    const finish = pending.get(id);
+    if (finish) finish(error);
+    else early.set(id, error);
+  };
+  waiting.on('job succeeded', (id) => settle(String(id)));
+  waiting.on('job failed', (id, err) => settle(String(id), err));
+  return async () => {
+    const id = String((await waiting.createJob({}).save()).id);
+    await new Promise<void>((resolve, reject) => {
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(() => finish(new Error(`bee-queue job ${id} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      if (early.has(id)) finish(early.get(id));
+      else pending.set(id, finish);
+    });
+    early.delete(id);
   };
 }

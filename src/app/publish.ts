@@ -105,8 +105,7 @@ export function publishTask(
   const broker = app.brokerReadyFor(prepared.queue, prepared.exchange, prepared.routingKey);
   if (broker && (prepared.ignoreResult || app.repliesReady)) {
     if (!prepared.ignoreResult) setImmediate(() => app.onTaskCall(prepared.id));
-    const { message, exchange, routingKey, priority } = prepared;
-    return broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) }).then(
+    return publishTo(broker, prepared).then(
       () => published,
       (error: unknown) => publishPrepared(app, name, prepared, options, { error }).then(() => published),
     );
@@ -122,14 +121,18 @@ async function publishPrepared(app: Celery, name: string, prepared: PreparedTask
     // does not delay the message (the result it waits for cannot come before the message).
     setImmediate(() => app.onTaskCall(prepared.id));
   }
-  const { message, exchange, routingKey, priority } = prepared;
   // Connecting is part of what is retried: a broker that is down at the first call is retried too.
   const send = async () => {
     const broker = await app.connectBroker();
     await app.ensureQueue(prepared.queue, prepared.exchange, prepared.routingKey);
-    await broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) });
+    await publishTo(broker, prepared);
   };
   await sendWithRetry(app, name, prepared.id, options, send, failedOnce);
+}
+
+function publishTo(broker: Broker, prepared: PreparedTask): Promise<void> {
+  const { message, exchange, routingKey, priority } = prepared;
+  return broker.publish(message, { exchange, routingKey }, { priority, deliverAt: deliverAt(prepared.eta, broker) });
 }
 
 /**

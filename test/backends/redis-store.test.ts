@@ -110,8 +110,8 @@ describe('redis result store: who hears a stored result first', () => {
       const key = store.key('task-1');
       await listener.subscribe(key);
       // Which socket became readable first: the kernel's ready list (and so libuv) keeps that order,
-      // once a few idle loop turns have cleared what the replies above left on it.
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // once a loop turn's poll has cleared the entries the replies above left on it.
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
       const order: string[] = [];
       listener.stream.on('data', () => order.push('waiter'));
       store.client.stream.on('data', () => order.push('writer'));
