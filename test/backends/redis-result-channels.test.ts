@@ -164,6 +164,41 @@ describe('redis result channels', () => {
     expect(c.size).toBe(0);
   });
 
+  it.each([
+    { what: 'is kept for the waiter that follows: it reads nothing', size: 40, read: false },
+    { what: 'over 64 KiB is not kept: the waiter reads the key', size: 70_000, read: true },
+  ])('a watched result that arrives before anyone waits $what', async ({ size, read }) => {
+    const c = channels();
+    const keep = c.onChange(own(), () => undefined); // holds the pattern live throughout
+    await waitFor(async () => (await psub()) === 1, 3000, 'the pattern');
+    const k = own();
+    const value = JSON.stringify({ status: 'SUCCESS', result: 'x'.repeat(size) });
+    c.watch(k); // as the call is sent; the pattern is live, so nothing is written
+    await raw.set(k, value, 'EX', 60);
+    await raw.publish(k, value);
+    await waitFor(() => c.size === 1, 3000, 'the watch to be dropped when its result came');
+    const monitor = await raw.monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ').toLowerCase()));
+    try {
+      const got: string[] = [];
+      const stop = c.onChange(k, (v) => {
+        if (v === undefined) return;
+        got.push(v);
+        stop(); // a final value ends the wait, as AsyncResult.get() does
+      });
+      await waitFor(() => got.length === 1, 3000, 'the result');
+      expect(got).toEqual([value]);
+      // Something after it on the connection, so MONITOR has shown anything sent before.
+      await raw.ping();
+      await waitFor(() => seen.some((cmd) => cmd === 'ping'), 3000, 'the monitor to catch up');
+    } finally {
+      monitor.disconnect();
+    }
+    expect(seen.some((cmd) => cmd === `get ${k.toLowerCase()}`)).toBe(read);
+    keep();
+  });
+
   it('under the pattern, results of ids nobody awaits are handed to no one, and other channels keep their own subscription', async () => {
     const c = channels();
     const mine = own();

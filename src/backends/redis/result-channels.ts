@@ -44,6 +44,14 @@ const UNSUBSCRIBE_BATCH = 1000;
  * keeps it, and a client that stopped waiting soon stops receiving its tasks' results.
  */
 const PATTERN_IDLE_MS = 20;
+/**
+ * Results that came before anyone waited (a watched task finished before its `get()`), kept for the
+ * waiter that usually follows so it need not read the key (a round trip): at most this many, this
+ * many bytes in all, each at most MAX_EARLY_VALUE, and no longer than the watch time.
+ */
+const MAX_EARLY = 1000;
+const MAX_EARLY_BYTES = 1 << 20;
+const MAX_EARLY_VALUE = 64 << 10;
 
 interface Watch {
   expires: number;
@@ -84,6 +92,11 @@ export class ResultChannels {
   private patternIdle: NodeJS.Timeout | null = null;
   /** Channels under the pattern whose key the next flush reads. */
   private readonly reading = new Set<string>();
+  /** When the pattern last lost its last channel (performance.now()), for the idle timer. */
+  private patternIdleSince = 0;
+  /** Values that arrived before anyone waited on their channel (see MAX_EARLY), oldest first. */
+  private readonly early = new Map<string, { value: string; at: number }>();
+  private earlyBytes = 0;
 
   constructor(private readonly options: ResultChannelsOptions) {
     this.pattern = options.patternPrefix ? `${escapeGlob(options.patternPrefix)}*` : null;
@@ -109,6 +122,14 @@ export class ResultChannels {
     if (!set) {
       this.listeners.set(channel, (set = new Set()));
       this.subscribe(channel);
+      // Its result came before this waiter: hand it over now. A final value ends the wait within
+      // this turn, before the subscription above is written, so nothing is sent at all; any other
+      // value is followed by the subscription's own read.
+      const early = this.takeEarly(channel);
+      if (early !== undefined) {
+        this.delivered.set(channel, early);
+        queueMicrotask(() => entry(early));
+      }
     } else {
       // Already subscribed, by another waiter or a watch this waiter now takes over: its read is
       // made or on its way. Hand over what it already delivered; over RESP2, read now.
@@ -147,6 +168,7 @@ export class ResultChannels {
     this.listeners.clear();
     this.watched.clear();
     this.delivered.clear();
+    this.early.clear();
     if (this.watchSweep) clearInterval(this.watchSweep);
     if (this.unsubscribeTimer) clearTimeout(this.unsubscribeTimer);
     if (this.patternIdle) clearTimeout(this.patternIdle);
@@ -158,9 +180,8 @@ export class ResultChannels {
   private subscribe(channel: string, watch = false): void {
     this.unsubscribing.delete(channel);
     if (this.underPattern(channel)) {
+      // (A pending idle timer stays: it finds the pattern in use and stops; see dropPattern.)
       this.patternChannels++;
-      if (this.patternIdle) clearTimeout(this.patternIdle);
-      this.patternIdle = null;
       // Confirmed before this task is sent: its result will come on the pattern.
       if (watch && this.patternState === 'live') return;
       if (this.patternState === 'off') this.patternState = 'wanted';
@@ -171,9 +192,19 @@ export class ResultChannels {
     this.scheduleFlush();
   }
 
+  /**
+   * The idle timer: armed when the pattern's last channel is released, not cleared when a channel
+   * comes back (a client calling in a loop would set and clear a timer per call); it drops the
+   * pattern only once it has had no channel for PATTERN_IDLE_MS.
+   */
   private dropPattern(): void {
     this.patternIdle = null;
     if (this.patternChannels > 0 || this.patternState === 'off' || this.closed) return;
+    const idleFor = performance.now() - this.patternIdleSince;
+    if (idleFor < PATTERN_IDLE_MS) {
+      this.patternIdle = setTimeout(() => this.dropPattern(), Math.ceil(PATTERN_IDLE_MS - idleFor));
+      return;
+    }
     const wasWritten = this.patternState !== 'wanted';
     this.patternState = 'off';
     if (wasWritten && this.subscriber && this.pattern) this.subscriber.punsubscribe(this.pattern).catch(() => undefined);
@@ -186,7 +217,10 @@ export class ResultChannels {
     if (!this.listeners.delete(channel)) return;
     if (this.underPattern(channel)) {
       this.reading.delete(channel);
-      if (--this.patternChannels === 0 && !this.patternIdle) this.patternIdle = setTimeout(() => this.dropPattern(), PATTERN_IDLE_MS);
+      if (--this.patternChannels === 0) {
+        this.patternIdleSince = performance.now();
+        this.patternIdle ??= setTimeout(() => this.dropPattern(), PATTERN_IDLE_MS);
+      }
       return;
     }
     // (If it was never subscribed, the UNSUBSCRIBE is a no-op that shares a write with others.)
@@ -273,10 +307,42 @@ export class ResultChannels {
   private notify(channel: string, value?: string): void {
     const listeners = this.listeners.get(channel);
     if (!listeners) return;
-    // A watched channel's result arrived before anyone waited: drop the watch; a later get() reads the key.
-    if (listeners.size === 0 && value !== undefined && this.watched.has(channel)) return this.release(channel);
+    // A watched channel's result arrived before anyone waited: drop the watch, keeping the value
+    // for the get() that usually follows.
+    if (listeners.size === 0 && value !== undefined && this.watched.has(channel)) {
+      this.keepEarly(channel, value);
+      return this.release(channel);
+    }
     if (value !== undefined) this.delivered.set(channel, value);
     for (const listener of [...listeners]) listener(value);
+  }
+
+  private keepEarly(channel: string, value: string): void {
+    this.dropEarly(channel);
+    if (value.length > MAX_EARLY_VALUE) return;
+    const now = performance.now();
+    const ttl = this.options.watchTtlMs ?? WATCH_TTL_MS;
+    // Oldest first: past the watch time, or beyond the count or byte bound.
+    for (const [oldest, entry] of this.early) {
+      if (now - entry.at < ttl && this.early.size < MAX_EARLY && this.earlyBytes + value.length <= MAX_EARLY_BYTES) break;
+      this.dropEarly(oldest);
+    }
+    this.early.set(channel, { value, at: now });
+    this.earlyBytes += value.length;
+  }
+
+  private takeEarly(channel: string): string | undefined {
+    const entry = this.early.get(channel);
+    if (!entry) return undefined;
+    this.dropEarly(channel);
+    return performance.now() - entry.at < (this.options.watchTtlMs ?? WATCH_TTL_MS) ? entry.value : undefined;
+  }
+
+  private dropEarly(channel: string): void {
+    const entry = this.early.get(channel);
+    if (!entry) return;
+    this.early.delete(channel);
+    this.earlyBytes -= entry.value.length;
   }
 
   private dropExpiredWatches(): void {
@@ -295,6 +361,8 @@ export class ResultChannels {
     if (this.subscriber) return this.subscriber;
     const subscriber = this.options.openSubscriber(() => {
       // Reconnected (ioredis re-subscribes by itself): results published meanwhile were missed, re-read.
+      this.early.clear();
+      this.earlyBytes = 0;
       for (const channel of this.listeners.keys()) this.notify(channel);
     });
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.notify(channel.toString(), message.toString()));
