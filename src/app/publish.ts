@@ -104,11 +104,14 @@ export function publishTask(
   // if this first attempt fails.
   const broker = app.brokerReadyFor(prepared.queue, prepared.exchange, prepared.routingKey);
   if (broker && (prepared.ignoreResult || app.repliesReady)) {
-    if (!prepared.ignoreResult) setImmediate(() => app.onTaskCall(prepared.id));
-    return publishTo(broker, prepared).then(
+    const sent = publishTo(broker, prepared).then(
       () => published,
       (error: unknown) => publishPrepared(app, name, prepared, options, { error }).then(() => published),
     );
+    // Listening for the result starts now, in this turn: the store defers its own writes to after
+    // the turn, so the message, written on this turn's microtasks, still goes first.
+    if (!prepared.ignoreResult) app.onTaskCall(prepared.id);
+    return sent;
   }
   return publishPrepared(app, name, prepared, options).then(() => published);
 }

@@ -80,21 +80,26 @@ export class AsyncResult<R = unknown> {
   get(options?: GetOptions & { propagate?: true }): Promise<R>;
   get(options: GetOptions & { propagate: false }): Promise<R | RemoteTaskError>;
   get(options: GetOptions = {}): Promise<R | RemoteTaskError> {
-    if (this.cached) return this.settle(this.cached, options);
+    if (this.cached) {
+      const cached = this.cached;
+      return Promise.resolve().then(() => this.outcome(cached, options));
+    }
     // With the backend open, wait on it directly rather than through the connecting steps.
     const open = this.app.backendIfOpen;
     const waiting = open ? open.waitForResult(this.id, { timeout: options.timeout, signal: options.signal }) : this.waitForMeta(options);
-    return waiting.then((meta) => this.settle(meta, options));
+    // (A value or a throw, not a promise: a promise returned here would cost two more turns to adopt.)
+    return waiting.then((meta) => this.outcome(meta, options));
   }
 
-  private settle(meta: ResultMeta, options: GetOptions): Promise<R | RemoteTaskError> {
+  /** The task's value; its error, returned with `propagate: false` or else thrown. */
+  private outcome(meta: ResultMeta, options: GetOptions): R | RemoteTaskError {
     this.cached = meta;
     if (PROPAGATE_STATES.has(meta.status)) {
       const error = errorFromMeta(meta);
-      if (options.propagate === false) return Promise.resolve(error);
-      return Promise.reject(error);
+      if (options.propagate === false) return error;
+      throw error;
     }
-    return Promise.resolve(meta.result as R);
+    return meta.result as R;
   }
 
   /** Remove the stored result. */

@@ -4,12 +4,13 @@
  * Python and TypeScript read each other's results. Stores (memory, SQLite, later Redis) only get, set
  * and announce changes; everything else lives here, once.
  */
-import { CeleriacError, ConfigurationError, TimeoutError } from '../errors.js';
+import { CeleriacError, ConfigurationError } from '../errors.js';
 import { isRecord } from '../protocol/envelope.js';
 import { dumps, loads } from '../protocol/pyjson.js';
 import { redactUrl } from '../utils/url.js';
-import { READY_STATES, type ResultBackend, type ResultMeta, type RevocationRecord, type WaitOptions } from './types.js';
+import { type ResultBackend, type ResultMeta, type RevocationRecord, type WaitOptions } from './types.js';
 import { OpenOnce } from '../utils/open-once.js';
+import { ResultWait, type ResultWaitHost } from './result-wait.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
 export const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
@@ -132,8 +133,16 @@ export class KeyValueResultBackend implements ResultBackend {
   private readonly pollMaxMs: number;
   private readonly store: OpenOnce<KeyValueStore>;
   private closed = false;
-  /** Rejecters of waits in progress, so close() does not leave callers hanging. */
-  private readonly waits = new Set<(err: Error) => void>();
+  /** What each `waitForResult` uses of this backend; its `waits` are settled by close(). */
+  private readonly waitHost: ResultWaitHost = {
+    waits: new Set(),
+    isClosed: () => this.closed,
+    pollDelays: () => ({ initialMs: this.pollInitialMs, maxMs: this.pollMaxMs }),
+    openStore: () => (this.closed ? undefined : this.store.peek()),
+    getStore: () => this.getStore(),
+    getTaskMeta: (taskId) => this.getTaskMeta(taskId),
+    decodeMeta: (raw, taskId) => this.decodeMeta(raw, taskId),
+  };
 
   constructor(private readonly options: KeyValueBackendOptions) {
     this.store = new OpenOnce(() => this.options.open());
@@ -153,7 +162,7 @@ export class KeyValueResultBackend implements ResultBackend {
     if (this.closed) return;
     this.closed = true;
     const closedError = new CeleriacError(`result backend ${this.url} was closed while waiting for a result`);
-    for (const reject of [...this.waits]) reject(closedError);
+    for (const wait of [...this.waitHost.waits]) wait.fail(closedError);
     await (await this.store.take())?.close();
   }
 
@@ -230,104 +239,7 @@ export class KeyValueResultBackend implements ResultBackend {
   }
 
   waitForResult(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
-    const { timeout, signal } = options;
-    return new Promise<ResultMeta>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      let finished = false;
-      let timer: NodeJS.Timeout | undefined;
-      let pollTimer: NodeJS.Timeout | undefined;
-      let retryTimer: NodeJS.Timeout | undefined;
-      let unsubscribe = (): void => undefined;
-      const finish = (settle: () => void): void => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        clearTimeout(pollTimer);
-        clearTimeout(retryTimer);
-        unsubscribe();
-        signal?.removeEventListener('abort', onAbort);
-        this.waits.delete(onClose);
-        settle();
-      };
-      const onAbort = (): void => finish(() => reject(signal?.reason));
-      const onClose = (err: Error): void => finish(() => reject(err));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waits.add(onClose);
-      if (timeout !== undefined) {
-        timer = setTimeout(
-          () => finish(() => reject(new TimeoutError(`The operation timed out waiting for task ${taskId} (${timeout} ms)`))),
-          timeout,
-        );
-      }
-      // One read at a time; a change announced during a read triggers one more read afterwards.
-      let reading = false;
-      let again = false;
-      let failures = 0;
-      const check = async (): Promise<void> => {
-        if (reading) {
-          again = true;
-          return;
-        }
-        reading = true;
-        try {
-          do {
-            again = false;
-            const meta = await this.getTaskMeta(taskId);
-            failures = 0;
-            if (READY_STATES.has(meta.status)) return finish(() => resolve(meta));
-          } while (again && !finished);
-        } catch (err) {
-          if (this.closed || err instanceof CeleriacError) return finish(() => reject(err));
-          // The store is unreachable for now (a Redis restart, say): keep waiting and read again
-          // with backoff; the caller's timeout, not a connection blip, decides when to give up.
-          clearTimeout(retryTimer);
-          retryTimer = setTimeout(() => void check(), Math.min(2000, 50 * 2 ** failures++));
-        } finally {
-          reading = false;
-        }
-      };
-      // A notification carrying the new value saves a read when it is already final.
-      const checkValue = (value?: string): void => {
-        if (value !== undefined && !finished) {
-          try {
-            const meta = this.decodeMeta(value, taskId);
-            if (READY_STATES.has(meta.status)) finish(() => resolve(meta));
-            return;
-          } catch {
-            // not decodable here: fall back to reading the key
-          }
-        }
-        void check();
-      };
-      const start = (store: KeyValueStore): void => {
-        if (finished) return;
-        if (store.onChange) {
-          unsubscribe = store.onChange(taskKey(taskId), checkValue);
-          // The result may have landed before we subscribed: read it, unless the store covers that.
-          if (!store.coversEarlierValues) void check();
-          return;
-        }
-        let delay = this.pollInitialMs;
-        const poll = async (): Promise<void> => {
-          await check();
-          if (finished) return;
-          pollTimer = setTimeout(() => void poll(), delay);
-          delay = Math.min(this.pollMaxMs, delay * 2);
-        };
-        void poll();
-      };
-      // Opening the store can fail too (Redis restarting as the wait begins): try again with
-      // backoff, as for reads, until the caller's timeout.
-      let openFailures = 0;
-      const open = (): void => {
-        this.getStore().then(start, (err: unknown) => {
-          if (finished) return;
-          if (this.closed || err instanceof CeleriacError) return finish(() => reject(err));
-          retryTimer = setTimeout(open, Math.min(2000, 50 * 2 ** openFailures++));
-        });
-      };
-      open();
-    });
+    return new ResultWait(this.waitHost, taskId, taskKey(taskId), options).promise;
   }
 
   async forget(taskId: string): Promise<void> {
@@ -369,7 +281,9 @@ export class KeyValueResultBackend implements ResultBackend {
     if (!isRecord(decoded) || typeof decoded.status !== 'string') {
       throw new CeleriacError(`stored result of task ${taskId} is not a Celery result meta`);
     }
-    return { ...decoded, task_id: typeof decoded.task_id === 'string' ? decoded.task_id : taskId } as ResultMeta;
+    // Freshly decoded, so ours to complete (a copy per result read showed on lone round trips).
+    if (typeof decoded.task_id !== 'string') decoded.task_id = taskId;
+    return decoded as unknown as ResultMeta;
   }
 }
 

@@ -46,6 +46,13 @@ export interface RedisChannelOptions {
   logger?: BrokerLogger;
 }
 
+/** A message to store on its queue's list. */
+interface PutEntry {
+  queue: string;
+  message: TransportMessage;
+  meta: StoredMessageMeta;
+}
+
 /** What we remember about a delivery until it is settled. */
 interface Held extends Taken {
   /** Where it was published to, for the unacked record (kombu's `[envelope, exchange, routing_key]`). */
@@ -83,7 +90,7 @@ export class RedisChannel implements ChannelOps {
   /** Set when Redis refused the take (an ACL without `SORT`): messages then come one by one by BRPOP. */
   private takeRefused = false;
   /** Puts of one tick go to Redis as one LPUSH per list. */
-  private readonly puts = new Batcher<{ queue: string; message: TransportMessage; meta: StoredMessageMeta }>((entries) => this.putMany(entries), 1000);
+  private readonly puts = new Batcher<PutEntry>((entries) => this.putMany(entries), 1000);
   /** Acks of one tick go to Redis as one script call. */
   private readonly acks = new Batcher<string>((tags) => this.ackScript(tags).then(() => undefined), 4000);
   /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
@@ -126,17 +133,27 @@ export class RedisChannel implements ChannelOps {
     return this.puts.add({ queue, message, meta });
   }
 
-  async putMany(entries: readonly { queue: string; message: TransportMessage; meta: StoredMessageMeta }[]): Promise<void> {
+  async putMany(entries: readonly PutEntry[]): Promise<void> {
+    if (entries.length === 1) {
+      // A lone call (the common case outside bulk sends): straight to its LPUSH.
+      const [list, payload] = this.listAndPayload(entries[0]!);
+      await this.client.lpush(list, payload);
+      return;
+    }
     // One LPUSH per list keeps publish order and costs one command per list, not per message.
     const byList = new Map<string, string[]>();
-    for (const { queue, message, meta } of entries) {
-      const list = this.layout.listKey(queue, meta.priority);
-      const payload = encodeEnvelope(message, { exchange: meta.exchange, routingKey: meta.routingKey, priority: meta.priority });
+    for (const entry of entries) {
+      const [list, payload] = this.listAndPayload(entry);
       const payloads = byList.get(list);
       if (payloads) payloads.push(payload);
       else byList.set(list, [payload]);
     }
     await Promise.all([...byList].map(([list, payloads]) => this.client.lpush(list, ...payloads)));
+  }
+
+  /** The list a message goes to (by priority) and its kombu envelope. */
+  private listAndPayload({ queue, message, meta }: PutEntry): [list: string, payload: string] {
+    return [this.layout.listKey(queue, meta.priority), encodeEnvelope(message, { exchange: meta.exchange, routingKey: meta.routingKey, priority: meta.priority })];
   }
 
   async reserve(queues: string[], max: number, waitMs: number, signal: AbortSignal): Promise<ReservedMessage[]> {
