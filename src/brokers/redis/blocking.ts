@@ -57,10 +57,17 @@ export class BlockingConnections {
     });
   }
 
-  /** Run `block` on a pooled connection that `signal` can unblock; null on abort or close. */
-  private async whileBlocked<T>(signal: AbortSignal, block: (redis: Redis) => Promise<T | null>): Promise<T | null> {
-    const conn = await this.acquire();
-    if (!conn) return null;
+  /**
+   * Run `block` on a pooled connection that `signal` can unblock; null on abort or close. With a
+   * connection idle (the usual case) the command is written before this returns.
+   */
+  private whileBlocked<T>(signal: AbortSignal, block: (redis: Redis) => Promise<T | null>): Promise<T | null> {
+    const idle = this.closed ? undefined : this.idle.pop();
+    if (idle) return this.blockOn(idle, signal, block);
+    return this.acquire().then((conn) => (conn ? this.blockOn(conn, signal, block) : null));
+  }
+
+  private async blockOn<T>(conn: BlockingConnection, signal: AbortSignal, block: (redis: Redis) => Promise<T | null>): Promise<T | null> {
     const unblock = (): void => void this.unblock(conn);
     try {
       if (signal.aborted) return null;

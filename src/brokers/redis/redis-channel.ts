@@ -163,10 +163,13 @@ export class RedisChannel implements ChannelOps {
     const pending = this.followers.get(signal);
     let listsEmpty = false;
     if (pending) {
-      // What followed the last BRPOP: hand it out, or, if the lists were empty, block right away.
+      // What followed the last BRPOP: hand it out, or, if the lists were empty, block right away
+      // (in this turn when nothing was asked for: the BRPOP is written before reserve returns).
       this.followers.delete(signal);
-      const taken = await this.onlyFor(new Set(queues), await pending);
-      if (taken.length > 0) return taken;
+      if (pending !== NOTHING_TAKEN) {
+        const taken = await this.onlyFor(new Set(queues), await pending);
+        if (taken.length > 0) return taken;
+      }
       listsEmpty = true;
     }
     if (!listsEmpty && !this.takeRefused) {
