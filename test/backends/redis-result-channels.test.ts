@@ -135,7 +135,7 @@ describe('redis result channels', () => {
     expect(await numsub(first)).toBe(0); // heard on the pattern, not its own channel
     await raw.publish(first, 'r0');
     await waitFor(() => got.length === 1, 3000, 'the first result');
-    // Another waiter keeps the pattern while MONITOR connects (it is dropped 20 ms after the last).
+    // Another waiter keeps the pattern while MONITOR connects (it is dropped a second after the last).
     const keep = c.onChange(own(), () => undefined);
     stop();
     const monitor = await raw.monitor();
@@ -162,6 +162,19 @@ describe('redis result channels', () => {
     expect(seen.filter((cmd) => /subscribe/.test(cmd) || (cmd.startsWith('get ') && loop.some((k) => cmd.includes(k))))).toEqual([]);
     await waitFor(async () => (await psub()) === 0, 3000, 'the pattern to be dropped');
     expect(c.size).toBe(0);
+  });
+
+  it('keeps the pattern through a pause between calls, and drops it about a second after the last', async () => {
+    const c = channels();
+    const stop = c.onChange(own(), () => undefined);
+    await waitFor(async () => (await psub()) === 1, 3000, 'the pattern');
+    stop();
+    const released = performance.now();
+    // A client calling in bursts (a web handler, say): the pattern outlasts a pause of 100 ms.
+    await waitFor(() => performance.now() - released >= 100, 1000, 'a pause of 100 ms');
+    expect(await psub()).toBe(1);
+    await waitFor(async () => (await psub()) === 0, 3000, 'the pattern to be dropped');
+    expect(performance.now() - released).toBeGreaterThanOrEqual(900);
   });
 
   it.each([

@@ -40,10 +40,12 @@ const UNSUBSCRIBE_DELAY_MS = 20;
 /** ...unless this many are waiting. */
 const UNSUBSCRIBE_BATCH = 1000;
 /**
- * The pattern is kept this long after its last channel is released: a client calling in a loop
- * keeps it, and a client that stopped waiting soon stops receiving its tasks' results.
+ * The pattern is kept this long after its last channel is released: a client calling now and then
+ * (a web handler, say) keeps it between calls instead of subscribing again for each burst, and a
+ * client that stopped waiting soon stops receiving its tasks' results (each costs a parse and a
+ * map lookup, nothing more).
  */
-const PATTERN_IDLE_MS = 20;
+const PATTERN_IDLE_MS = 1000;
 /**
  * Results that came before anyone waited (a watched task finished before its `get()`), kept for the
  * waiter that usually follows so it need not read the key (a round trip): at most this many, this
@@ -202,12 +204,18 @@ export class ResultChannels {
     if (this.patternChannels > 0 || this.patternState === 'off' || this.closed) return;
     const idleFor = performance.now() - this.patternIdleSince;
     if (idleFor < PATTERN_IDLE_MS) {
-      this.patternIdle = setTimeout(() => this.dropPattern(), Math.ceil(PATTERN_IDLE_MS - idleFor));
+      this.armPatternIdle(Math.ceil(PATTERN_IDLE_MS - idleFor));
       return;
     }
     const wasWritten = this.patternState !== 'wanted';
     this.patternState = 'off';
     if (wasWritten && this.subscriber && this.pattern) this.subscriber.punsubscribe(this.pattern).catch(() => undefined);
+  }
+
+  private armPatternIdle(ms: number): void {
+    this.patternIdle = setTimeout(() => this.dropPattern(), ms);
+    // (It only tidies up: a process with nothing else to do need not wait for it.)
+    this.patternIdle.unref();
   }
 
   /** Nobody listens on `channel` any more: unsubscribe soon, with other changes. */
@@ -219,7 +227,7 @@ export class ResultChannels {
       this.reading.delete(channel);
       if (--this.patternChannels === 0) {
         this.patternIdleSince = performance.now();
-        this.patternIdle ??= setTimeout(() => this.dropPattern(), PATTERN_IDLE_MS);
+        if (!this.patternIdle) this.armPatternIdle(PATTERN_IDLE_MS);
       }
       return;
     }
