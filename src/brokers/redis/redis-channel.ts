@@ -47,11 +47,7 @@ export interface RedisChannelOptions {
 }
 
 /** A message to store on its queue's list. */
-interface PutEntry {
-  queue: string;
-  message: TransportMessage;
-  meta: StoredMessageMeta;
-}
+type PutEntry = { queue: string; message: TransportMessage; meta: StoredMessageMeta };
 
 /** What we remember about a delivery until it is settled. */
 interface Held extends Taken {
