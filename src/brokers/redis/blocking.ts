@@ -62,9 +62,9 @@ export class BlockingConnections {
    * connection idle (the usual case) the command is written before this returns.
    */
   private whileBlocked<T>(signal: AbortSignal, block: (redis: Redis) => Promise<T | null>): Promise<T | null> {
-    const idle = this.closed ? undefined : this.idle.pop();
-    if (idle) return this.blockOn(idle, signal, block);
-    return this.acquire().then((conn) => (conn ? this.blockOn(conn, signal, block) : null));
+    const conn = this.acquire();
+    if (conn instanceof Promise) return conn.then((c) => (c ? this.blockOn(c, signal, block) : null));
+    return conn ? this.blockOn(conn, signal, block) : Promise.resolve(null);
   }
 
   private async blockOn<T>(conn: BlockingConnection, signal: AbortSignal, block: (redis: Redis) => Promise<T | null>): Promise<T | null> {
@@ -111,17 +111,18 @@ export class BlockingConnections {
     }
   }
 
-  private acquire(): Promise<BlockingConnection | null> {
-    if (this.closed) return Promise.resolve(null);
+  /** A connection now (idle or new), null once closed, or a promise of one when all are busy. */
+  private acquire(): BlockingConnection | null | Promise<BlockingConnection | null> {
+    if (this.closed) return null;
     const conn = this.idle.pop();
-    if (conn) return Promise.resolve(conn);
+    if (conn) return conn;
     if (this.all.size < this.max) {
       const name = `celeriac-brpop-${randomUUID().slice(0, 12)}`;
       const redis = this.open(name);
       const created: BlockingConnection = { redis, id: null, name };
       redis.on('ready', () => (created.id = null));
       this.all.add(created);
-      return Promise.resolve(created);
+      return created;
     }
     return new Promise((resolve) => this.waiters.push(resolve));
   }
