@@ -46,7 +46,7 @@ const base = args.redis as string;
 const calls = Math.max(1, count('calls'));
 const TIMEOUT_MS = 120_000;
 // The adapters `npm run bench` uses, for their workers and DBs (only those fields are read here).
-const benchOptions: BenchOptions = { redis: base, dbBase: 10, tasks: 0, enqueueOne: 0, enqueueBulk: 0, latencyCalls: calls, repeat: 1, timeoutMs: TIMEOUT_MS, concurrency: {} };
+const benchOptions: BenchOptions = { redis: base, dbBase: 10, tasks: 0, enqueueOne: 0, enqueueBulk: 0, latencyCalls: calls, latencyWarmup: 0, repeat: 1, timeoutMs: TIMEOUT_MS, concurrency: {} };
 const stats = redisClient(base, 0);
 const redisPid = Number(/process_id:(\d+)/.exec(await stats.info('server'))?.[1]);
 
@@ -80,7 +80,7 @@ async function commandCount(redis: Redis): Promise<number> {
 async function measure(worker: WorkerProcess, roundTrip: () => Promise<unknown>): Promise<Sample> {
   const pids = { producer: process.pid, worker: worker.pid, redis: redisPid };
   const before = { s: Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, switches(p)])), cpu: process.cpuUsage(), worker: processCpuMs(worker.pid), redis: await redisCpuMs(stats), commands: await commandCount(stats) };
-  const latencies = await timeRoundTrips(calls, roundTrip);
+  const latencies = await timeRoundTrips(calls, 0, roundTrip);
   // (less the first reading's own INFO commandstats, which this one counts)
   const commands = (await commandCount(stats)) - before.commands - 1;
   const redis = await redisCpuMs(stats);

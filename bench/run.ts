@@ -6,7 +6,7 @@
  *   npm run bench -- --only bullmq,bee-queue --tasks 20000 --repeat 3
  *
  * Options (each also as an env var, e.g. BENCH_TASKS=5000): --only, --tasks, --enqueue-one,
- * --enqueue-bulk, --latency, --repeat, --redis, --db-base, --timeout (s), --<system>-concurrency
+ * --enqueue-bulk, --latency, --latency-warmup, --repeat, --redis, --db-base, --timeout (s), --<system>-concurrency
  * (comma-separated), --no-docs, --no-build.
  */
 import { spawnSync } from 'node:child_process';
@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     'enqueue-one': { type: 'string' },
     'enqueue-bulk': { type: 'string' },
     latency: { type: 'string' },
+    'latency-warmup': { type: 'string' },
     repeat: { type: 'string' },
     redis: { type: 'string' },
     'db-base': { type: 'string' },
@@ -59,6 +60,13 @@ function intOption(name: string, fallback: number): number {
   return value;
 }
 
+function wholeOption(name: string, fallback: number): number {
+  const raw = option(name);
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name}: expected a whole number, got ${raw}`);
+  return value;
+}
+
 function parseOptions(): { options: BenchOptions; only: SystemName[] } {
   const only = (option('only') ?? SYSTEM_NAMES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = only.filter((s) => !(SYSTEM_NAMES as readonly string[]).includes(s));
@@ -75,6 +83,7 @@ function parseOptions(): { options: BenchOptions; only: SystemName[] } {
     enqueueOne: intOption('enqueue-one', 5_000),
     enqueueBulk: intOption('enqueue-bulk', 10_000),
     latencyCalls: intOption('latency', 500),
+    latencyWarmup: wholeOption('latency-warmup', 1000),
     repeat: intOption('repeat', 1),
     timeoutMs: intOption('timeout', 120) * 1000,
     concurrency,
@@ -272,7 +281,7 @@ async function main(): Promise<void> {
     results,
     skipped,
     machine,
-    settings: `${options.tasks} tasks per e2e run, enqueue ${options.enqueueOne} one by one and ${options.enqueueBulk} bulk, ${options.latencyCalls} round trips, median of ${options.repeat} repeat(s)`,
+    settings: `${options.tasks} tasks per e2e run, enqueue ${options.enqueueOne} one by one and ${options.enqueueBulk} bulk, ${options.latencyCalls} round trips after ${options.latencyWarmup} unmeasured, median of ${options.repeat} repeat(s)`,
     load: [loadAtStart, loadAverage()],
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     date: new Date().toISOString().slice(0, 10),

@@ -14,6 +14,8 @@ export interface BenchOptions {
   enqueueOne: number;
   enqueueBulk: number;
   latencyCalls: number;
+  /** Round trips run, unmeasured, before the measured ones (JIT and caches warm on the lone-call path). */
+  latencyWarmup: number;
   repeat: number;
   /** Deadline for any single wait (worker start, a run finishing). */
   timeoutMs: number;

@@ -123,7 +123,8 @@ export async function timeCountedRun(counter: Redis, tasks: number, timeoutMs: n
 }
 
 /** `calls` sequential round trips, each timed in ms. */
-export async function timeRoundTrips(calls: number, roundTrip: () => Promise<unknown>): Promise<number[]> {
+export async function timeRoundTrips(calls: number, warmup: number, roundTrip: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await roundTrip();
   const out: number[] = [];
   for (let i = 0; i < calls; i++) {
     const start = performance.now();

@@ -1,7 +1,7 @@
 """Producer for the Python Celery runs: a Python client for the Python worker, timed here, printed as JSON.
 
   producer.py enqueue <one> <bulk>            -> {"oneMs", "bulkMs"}        (no worker running)
-  producer.py worker <tasks> <latency> <secs> <worker pid>
+  producer.py worker <tasks> <latency> <latency warm-up> <secs> <worker pid>
                                               -> {"e2eResultsMs", "e2eCpu", "e2eIgnoredMs", "latenciesMs"}
 
 Celery has no bulk publish API; "bulk" reuses one producer (connection) for every send, as
@@ -91,7 +91,7 @@ def redis_cpu_ms():
     return (info["used_cpu_user"] + info["used_cpu_sys"]) * 1000
 
 
-def with_worker(tasks, latency, timeout, worker_pid):
+def with_worker(tasks, latency, warmup, timeout, worker_pid):
     noop.delay().get(timeout=timeout)  # ready = it answered a round trip
     e2e_results(min(1000, tasks), timeout)  # warm-up burst
     before = (process_cpu_ms(worker_pid), time.process_time(), redis_cpu_ms())
@@ -108,6 +108,8 @@ def with_worker(tasks, latency, timeout, worker_pid):
     poll(lambda: int(counter.get("bench:done") or 0) >= base + tasks, timeout, "ignored tasks")
     e2e_ignored_ms = ms_since(start)
 
+    for _ in range(warmup):  # unmeasured, as on the TypeScript side
+        noop.delay().get(timeout=timeout)
     latencies = []
     for _ in range(latency):
         start = time.perf_counter()
@@ -121,5 +123,5 @@ if __name__ == "__main__":
     if mode == "enqueue":
         out = enqueue(int(rest[0]), int(rest[1]))
     else:
-        out = with_worker(int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3]))
+        out = with_worker(int(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]), int(rest[4]))
     print(json.dumps(out))

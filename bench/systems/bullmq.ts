@@ -92,6 +92,6 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
 
   /** Add one job and wait for it to finish, `latencyCalls` times in a row. */
   function latencies(events: QueueEvents): Promise<number[]> {
-    return timeRoundTrips(o.latencyCalls, async () => (await queue.add('noop', {})).waitUntilFinished(events, o.timeoutMs));
+    return timeRoundTrips(o.latencyCalls, o.latencyWarmup, async () => (await queue.add('noop', {})).waitUntilFinished(events, o.timeoutMs));
   }
 }
