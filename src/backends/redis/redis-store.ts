@@ -55,7 +55,7 @@ export interface RedisStoreOptions {
 export class RedisKeyValueStore implements KeyValueStore {
   readonly client: Redis & { celeriacSetResults(...keysThenArgs: (string | number)[]): Promise<number> };
   /** Results stored in one tick with the same expiry go to Redis as one script call. */
-  private readonly results = new Batcher<{ key: string; value: string; ttlMs: number }>((batch) => this.setMany(batch), 500);
+  private readonly results = new Batcher<{ key: string; value: string; ttlMs: number }>((batch) => this.setMany(batch), 500, true);
   private readonly channels: ResultChannels;
   private closed = false;
   /** `onChange` reads the key behind each SUBSCRIBE (see ResultChannels and KeyValueStore). */

@@ -86,7 +86,7 @@ export class RedisChannel implements ChannelOps {
   /** Set when Redis refused the take (an ACL without `SORT`): messages then come one by one by BRPOP. */
   private takeRefused = false;
   /** Puts of one tick go to Redis as one LPUSH per list. */
-  private readonly puts = new Batcher<PutEntry>((entries) => this.putMany(entries), 1000);
+  private readonly puts = new Batcher<PutEntry>((entries) => this.putMany(entries), 1000, true);
   /** Acks of one tick go to Redis as one script call. */
   private readonly acks = new Batcher<string>((tags) => this.ackScript(tags).then(() => undefined), 4000);
   /** Bindings declared by this process, to rebuild a `_kombu.binding` set that went missing. */
