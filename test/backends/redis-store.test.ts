@@ -100,36 +100,45 @@ describe('redis result store: subscribing at call time', () => {
   });
 });
 
-describe('redis result store: who hears a stored result first', () => {
-  it("Redis writes a result's message to its waiter before the writer's own reply", async () => {
-    const store = new RedisKeyValueStore({ connection: parseRedisUrl(URL, {}, 'result_backend', 'opts'), keyPrefix: `order-${randomUUID().slice(0, 8)}:` });
+describe('redis result store: a lone result write', () => {
+  it('is one script call, written as the result is stored, and its waiter hears it', async () => {
+    const store = new RedisKeyValueStore({ connection: parseRedisUrl(URL, {}, 'result_backend', 'opts'), keyPrefix: `lone-${randomUUID().slice(0, 8)}:` });
     const listener = new Redis(URL);
+    const raw = new Redis(URL);
     try {
       await store.connect();
-      await store.client.ping();
       const key = store.key('task-1');
       await listener.subscribe(key);
-      // Which socket became readable first: the kernel's ready list (and so libuv) keeps that order,
-      // once a loop turn's poll has cleared the entries the replies above left on it.
-      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
-      const order: string[] = [];
-      listener.stream.on('data', () => order.push('waiter'));
-      store.client.stream.on('data', () => order.push('writer'));
-      const written = store.setResult('task-1', '{"status": "SUCCESS"}', 60);
-      // After the store's own microtask has written the script: hold this thread while Redis answers
-      // both connections, so neither reply is read before the other has arrived.
-      await new Promise<void>((resolve) =>
-        queueMicrotask(() => {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-          resolve();
-        }),
-      );
-      await written;
-      await waitFor(() => order.length >= 2, 3000, 'both replies');
-      expect(order.slice(0, 2)).toEqual(['waiter', 'writer']);
+      const heard: string[] = [];
+      listener.on('message', (_channel: string, message: string) => heard.push(message));
+      const monitor = await raw.monitor();
+      // Commands sent by clients; the script's own calls (source "lua") are left out.
+      const seen: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source !== 'lua') seen.push(args.join(' ').toLowerCase());
+      });
+      try {
+        const bytesBefore = store.client.stream.bytesWritten;
+        const written = store.setResult('task-1', '{"status": "SUCCESS"}', 60);
+        // Written in this turn, before anything else runs (no batch microtask for a lone result).
+        expect(store.client.stream.bytesWritten).toBeGreaterThan(bytesBefore);
+        await written;
+        await waitFor(() => heard.length === 1, 3000, 'the waiter to hear the result');
+        // Something after it, so MONITOR has shown everything the store sent before.
+        await store.client.echo('after');
+        await waitFor(() => seen.some((cmd) => cmd === 'echo after'), 3000, 'the monitor to catch up');
+      } finally {
+        monitor.disconnect();
+      }
+      expect(heard).toEqual(['{"status": "SUCCESS"}']);
+      // The guarded write script alone (it does the SET and the PUBLISH): no PING rides with it.
+      const sent = seen.filter((cmd) => cmd !== 'echo after');
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatch(/^(evalsha|eval) /);
     } finally {
       await store.close();
       listener.disconnect();
+      raw.disconnect();
     }
   });
 });

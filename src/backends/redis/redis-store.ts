@@ -130,19 +130,14 @@ export class RedisKeyValueStore implements KeyValueStore {
       if (list) list.push(entry);
       else byTtl.set(entry.ttlMs, [entry]);
     }
-    await inOneWrite(this.client, () => {
-      // A PING ahead of the script, in the same write, so that a waiter hears its result before this
-      // worker hears the script's reply. Redis writes pending replies newest-queued connection first,
-      // and a connection keeps its place once queued: the PING queues ours before the script's
-      // PUBLISH queues the subscriber's. Without it Redis wrote our reply first, and waking the
-      // worker for it delayed the waiter's message (docs/redis.md has the figures).
-      this.client.ping().catch(() => undefined);
-      return Promise.all(
-        [...byTtl].map(([ttlMs, entries]) =>
-          this.client.celeriacSetResults(entries.length, ...entries.map((e) => e.key), ttlMs, ...entries.map((e) => e.value)),
-        ),
-      );
-    });
+    const calls = [...byTtl];
+    const send = ([ttlMs, entries]: [number, { key: string; value: string }[]]) =>
+      this.client.celeriacSetResults(entries.length, ...entries.map((e) => e.key), ttlMs, ...entries.map((e) => e.value));
+    // No PING ahead of the script (docs/redis.md, "who hears a result first"): it made Redis write
+    // the waiter's message before this worker's reply, but on the current host the command costs
+    // more than the order gains (20 interleaved pairs of lone round trips: p50 225 -> 197 µs).
+    if (calls.length === 1) await send(calls[0]!);
+    else await inOneWrite(this.client, () => Promise.all(calls.map(send)));
   }
 
   async delete(key: string): Promise<void> {
