@@ -133,9 +133,8 @@ export class RedisKeyValueStore implements KeyValueStore {
     const calls = [...byTtl];
     const send = ([ttlMs, entries]: [number, { key: string; value: string }[]]) =>
       this.client.celeriacSetResults(entries.length, ...entries.map((e) => e.key), ttlMs, ...entries.map((e) => e.value));
-    // No PING ahead of the script (docs/redis.md, "who hears a result first"): it made Redis write
-    // the waiter's message before this worker's reply, but on the current host the command costs
-    // more than the order gains (20 interleaved pairs of lone round trips: p50 225 -> 197 µs).
+    // No PING ahead of the script: it made Redis write the waiter's message before this worker's
+    // reply, but the extra command cost more than the order gained (figures in docs/redis.md).
     if (calls.length === 1) await send(calls[0]!);
     else await inOneWrite(this.client, () => Promise.all(calls.map(send)));
   }
