@@ -46,7 +46,7 @@ const base = args.redis as string;
 const calls = Math.max(1, count('calls'));
 const TIMEOUT_MS = 120_000;
 // The adapters `npm run bench` uses, for their workers and DBs (only those fields are read here).
-const benchOptions: BenchOptions = { redis: base, dbBase: 10, tasks: 0, enqueueOne: 0, enqueueBulk: 0, latencyCalls: calls, latencyWarmup: 0, repeat: 1, timeoutMs: TIMEOUT_MS, concurrency: {} };
+const benchOptions: BenchOptions = { redis: base, dbBase: 10, tasks: 0, enqueueOne: 0, enqueueBulk: 0, latencyCalls: calls, latencyWarmup: 0, e2eWarmup: 0, repeat: 1, timeoutMs: TIMEOUT_MS, concurrency: {} };
 const stats = redisClient(base, 0);
 const redisPid = Number(/process_id:(\d+)/.exec(await stats.info('server'))?.[1]);
 

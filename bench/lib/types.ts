@@ -16,6 +16,8 @@ export interface BenchOptions {
   latencyCalls: number;
   /** Round trips run, unmeasured, before the measured ones (JIT and caches warm on the lone-call path). */
   latencyWarmup: number;
+  /** Tasks run end to end, unmeasured, before the measured e2e runs of each worker setting. */
+  e2eWarmup: number;
   repeat: number;
   /** Deadline for any single wait (worker start, a run finishing). */
   timeoutMs: number;

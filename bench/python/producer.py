@@ -1,7 +1,7 @@
 """Producer for the Python Celery runs: a Python client for the Python worker, timed here, printed as JSON.
 
   producer.py enqueue <one> <bulk>            -> {"oneMs", "bulkMs"}        (no worker running)
-  producer.py worker <tasks> <latency> <latency warm-up> <secs> <worker pid>
+  producer.py worker <tasks> <latency> <latency warm-up> <secs> <worker pid> <e2e warm-up>
                                               -> {"e2eResultsMs", "e2eCpu", "e2eIgnoredMs", "latenciesMs"}
 
 Celery has no bulk publish API; "bulk" reuses one producer (connection) for every send, as
@@ -91,9 +91,10 @@ def redis_cpu_ms():
     return (info["used_cpu_user"] + info["used_cpu_sys"]) * 1000
 
 
-def with_worker(tasks, latency, warmup, timeout, worker_pid):
+def with_worker(tasks, latency, warmup, timeout, worker_pid, e2e_warmup):
     noop.delay().get(timeout=timeout)  # ready = it answered a round trip
-    e2e_results(min(1000, tasks), timeout)  # warm-up burst
+    if e2e_warmup > 0:
+        e2e_results(e2e_warmup, timeout)  # warm-up burst
     before = (process_cpu_ms(worker_pid), time.process_time(), redis_cpu_ms())
     e2e_results_ms = e2e_results(tasks, timeout)
     e2e_cpu = {
@@ -123,5 +124,5 @@ if __name__ == "__main__":
     if mode == "enqueue":
         out = enqueue(int(rest[0]), int(rest[1]))
     else:
-        out = with_worker(int(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]), int(rest[4]))
+        out = with_worker(int(rest[0]), int(rest[1]), int(rest[2]), float(rest[3]), int(rest[4]), int(rest[5]))
     print(json.dumps(out))

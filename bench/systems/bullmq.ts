@@ -68,7 +68,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
     async measureWithWorker(worker): Promise<WorkerTimings> {
       // Ready = it ran one job; then a burst to warm the JIT.
       await e2eResults(1);
-      await e2eResults(Math.min(1000, o.tasks));
+      if (o.e2eWarmup > 0) await e2eResults(o.e2eWarmup);
 
       const { value: e2eResultsMs, cpu: e2eCpu } = await withCpu(worker, counter, () => e2eResults(o.tasks));
 

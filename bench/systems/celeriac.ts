@@ -66,7 +66,7 @@ export async function createCeleriacSystem(o: BenchOptions): Promise<BenchSystem
     async measureWithWorker(worker): Promise<WorkerTimings> {
       // Ready = it answered a round trip; then a burst to warm the JIT.
       await (await noop.delay()).get({ timeout: o.timeoutMs });
-      await e2eResults(Math.min(1000, o.tasks));
+      if (o.e2eWarmup > 0) await e2eResults(o.e2eWarmup);
 
       const { value: e2eResultsMs, cpu: e2eCpu } = await withCpu(worker, counter, () => e2eResults(o.tasks));
 

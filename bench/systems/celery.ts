@@ -45,7 +45,7 @@ export async function createCelerySystem(o: BenchOptions): Promise<BenchSystem> 
 
     async measureWithWorker(worker): Promise<WorkerTimings> {
       // The producer is a Python process: it measures the CPU split itself, given the worker's pid.
-      const args = ['producer.py', 'worker', String(o.tasks), String(o.latencyCalls), String(o.latencyWarmup), String(o.timeoutMs / 1000), String(worker.pid)];
+      const args = ['producer.py', 'worker', String(o.tasks), String(o.latencyCalls), String(o.latencyWarmup), String(o.timeoutMs / 1000), String(worker.pid), String(o.e2eWarmup)];
       return JSON.parse(await runPython(args, env, o.timeoutMs * 4)) as WorkerTimings;
     },
 
