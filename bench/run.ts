@@ -54,17 +54,11 @@ function option(name: string): string | undefined {
   return process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`];
 }
 
-function intOption(name: string, fallback: number): number {
+/** A whole-number option of at least `min` (1 for counts, 0 where none is allowed, as warm-ups). */
+function intOption(name: string, fallback: number, min = 1): number {
   const raw = option(name);
   const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: expected a positive integer, got ${raw}`);
-  return value;
-}
-
-function wholeOption(name: string, fallback: number): number {
-  const raw = option(name);
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name}: expected a whole number, got ${raw}`);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name}: expected a whole number of at least ${min}, got ${raw}`);
   return value;
 }
 
@@ -85,9 +79,9 @@ function parseOptions(): { options: BenchOptions; only: SystemName[] } {
     enqueueOne: intOption('enqueue-one', 5_000),
     enqueueBulk: intOption('enqueue-bulk', 10_000),
     latencyCalls: intOption('latency', 500),
-    latencyWarmup: wholeOption('latency-warmup', 1000),
+    latencyWarmup: intOption('latency-warmup', 1000, 0),
     // Steady state: as many tasks unmeasured as measured (see docs/benchmarks.md, round 9).
-    e2eWarmup: wholeOption('e2e-warmup', tasks),
+    e2eWarmup: intOption('e2e-warmup', tasks, 0),
     repeat: intOption('repeat', 1),
     timeoutMs: intOption('timeout', 120) * 1000,
     concurrency,

@@ -112,10 +112,13 @@ describe('redis result store: a lone result write', () => {
       const heard: string[] = [];
       listener.on('message', (_channel: string, message: string) => heard.push(message));
       const monitor = await raw.monitor();
-      // Commands sent by clients; the script's own calls (source "lua") are left out.
+      // Commands sent by the store's connection only (other test files share this Redis); the
+      // script's own calls have the source "lua" and are left out too.
+      const { localAddress, localPort } = store.client.stream;
+      const storeSource = `${localAddress}:${localPort}`;
       const seen: string[] = [];
       monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (source !== 'lua') seen.push(args.join(' ').toLowerCase());
+        if (source === storeSource) seen.push(args.join(' ').toLowerCase());
       });
       try {
         const bytesBefore = store.client.stream.bytesWritten;
