@@ -4,7 +4,7 @@
  * worker process is SIGKILLed mid-task with acks late. Nothing may be lost: unacked messages return
  * to their queue when the connection dies, and the worker reconnects, redeclares and consumes again.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -88,11 +88,12 @@ describe('amqp faults: a SIGKILLed worker', () => {
     };
     const cli = ['-A', 'test/cli/fixtures/tasks.ts'];
     const marker = join(dir, 'starts.log');
+    const release = join(dir, 'release');
     const first = await startWorker([...cli, 'worker', '-Q', queue, '-c', '1'], env);
     workers.push(first);
     const client = app('kill-client', `${cleanup.connectionName}-kill-client`);
     try {
-      const result = await client.sendTask('tasks.slowLate', [3000, marker], {}, { queue });
+      const result = await client.sendTask('tasks.lateUntilReleased', [marker, release], {}, { queue });
       await waitFor(() => existsSync(marker), 15_000, 'task started');
       first.child.kill('SIGKILL');
       await first.exited;
@@ -100,10 +101,10 @@ describe('amqp faults: a SIGKILLed worker', () => {
       const broker = await client.connectBroker();
       await waitFor(async () => (await broker.queueSize(queue)) === 1, 10_000, 'message back in its queue');
       workers.push(await startWorker([...cli, 'worker', '-Q', queue, '-c', '1'], env));
-      expect(await result.get({ timeout: 30_000 })).toBe('done');
-      // Under load the first run may finish (and reply) just before its ack is lost with the
-      // process, so the reply can come from either run: wait for the second start, not the reply.
+      // The requeued message runs again; only then may it finish (the first run cannot have).
       await waitFor(() => readFileSync(marker, 'utf8').trim().split('\n').length === 2, 30_000, 'the task started again');
+      writeFileSync(release, '');
+      expect(await result.get({ timeout: 30_000 })).toBe('done');
     } finally {
       await client.close();
     }

@@ -3,7 +3,7 @@
  * busy worker and a waiting client; a worker is SIGKILLed mid-task with acks late. Nothing may be lost
  * and nothing may silently stop.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -104,9 +104,10 @@ describe('redis faults: a SIGKILLed worker', () => {
     };
     const app = ['-A', 'test/cli/fixtures/tasks.ts'];
     const marker = join(dir, 'starts.log');
+    const release = join(dir, 'release');
     const first = await startWorker([...app, 'worker'], env);
     workers.push(first);
-    const sent = await runCli([...app, 'call', 'tasks.slowLate', '--args', JSON.stringify([4000, marker])], env);
+    const sent = await runCli([...app, 'call', 'tasks.lateUntilReleased', '--args', JSON.stringify([marker, release])], env);
     const id = sent.stdout.trim();
     await waitFor(() => existsSync(marker), 15_000, 'task started');
     first.child.kill('SIGKILL');
@@ -115,6 +116,9 @@ describe('redis faults: a SIGKILLed worker', () => {
     expect(await raw.hlen('unacked')).toBe(1); // left behind by the dead worker, as kombu's would be
     await raw.quit();
     workers.push(await startWorker([...app, 'worker'], env));
+    // The restored message runs again; only then may it finish (the first run cannot have).
+    await waitFor(() => readFileSync(marker, 'utf8').trim().split('\n').length === 2, 30_000, 'the task started again');
+    writeFileSync(release, '');
     const res = await runCli([...app, 'result', id, '--wait', '--timeout', '30'], env, 40_000);
     expect(res.stdout.trim()).toBe('"done"');
     expect(readFileSync(marker, 'utf8').trim().split('\n')).toHaveLength(2);

@@ -1,5 +1,5 @@
 /** The `celeriac` command line, run as separate processes on the embedded SQLite broker. */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -60,7 +60,7 @@ describe('celeriac CLI', () => {
   it('gives one-paragraph errors without stack traces', async () => {
     const cases: [string[], RegExp][] = [
       [['-A', 'no/such/module.ts', 'call', 'tasks.add'], /cannot load app module 'no\/such\/module.ts'/],
-      [['-A', APP, 'call', 'tasks.nope'], /unknown task 'tasks.nope'.*registered tasks: tasks.add, tasks.fail, tasks.slowLate/],
+      [['-A', APP, 'call', 'tasks.nope'], /unknown task 'tasks.nope'.*registered tasks: tasks.add, tasks.fail, tasks.lateUntilReleased, tasks.slowLate/],
       [['-A', APP, 'call', 'tasks.add', '--args', '[2,'], /--args: not valid JSON/],
       [['-A', APP, 'frobnicate'], /unknown command 'frobnicate'/],
       [['-b', 'redis+nope://user:hunter2@localhost/0', 'call', 'tasks.add'], /broker_url/],
@@ -95,14 +95,18 @@ describe('celeriac CLI', () => {
 
   it('recovers an acks-late task after the worker is SIGKILLed mid-task', async () => {
     const marker = join(dir, 'starts.log');
+    const release = join(dir, 'release');
     const first = await startWorker(['-A', APP, 'worker'], env);
     workers.push(first);
-    const sent = await runCli(['-A', APP, 'call', 'tasks.slowLate', '--args', JSON.stringify([3000, marker])], env);
+    const sent = await runCli(['-A', APP, 'call', 'tasks.lateUntilReleased', '--args', JSON.stringify([marker, release])], env);
     const id = sent.stdout.trim();
     await waitFor(() => existsSync(marker), 15_000);
     first.child.kill('SIGKILL');
     await first.exited;
     workers.push(await startWorker(['-A', APP, 'worker'], env));
+    // The second worker runs it again; only then may it finish (the first run cannot have).
+    await waitFor(() => readFileSync(marker, 'utf8').trim().split('\n').length === 2, 30_000);
+    writeFileSync(release, '');
     const res = await runCli(['-A', APP, 'result', id, '--wait', '--timeout', '30'], env, 40_000);
     expect(res.stdout.trim()).toBe('"done"');
     expect(readFileSync(marker, 'utf8').trim().split('\n')).toHaveLength(2);
