@@ -80,7 +80,7 @@ async function commandCount(redis: Redis): Promise<number> {
 async function measure(worker: WorkerProcess, roundTrip: () => Promise<unknown>): Promise<Sample> {
   const pids = { producer: process.pid, worker: worker.pid, redis: redisPid };
   const before = { s: Object.fromEntries(Object.entries(pids).map(([k, p]) => [k, switches(p)])), cpu: process.cpuUsage(), worker: processCpuMs(worker.pid), redis: await redisCpuMs(stats), commands: await commandCount(stats) };
-  const latencies = await timeRoundTrips(calls, 0, roundTrip);
+  const { latenciesMs: latencies } = await timeRoundTrips(calls, 0, roundTrip);
   // (less the first reading's own INFO commandstats, which this one counts)
   const commands = (await commandCount(stats)) - before.commands - 1;
   const redis = await redisCpuMs(stats);

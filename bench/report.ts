@@ -1,6 +1,7 @@
 /** The results as a console table and as a Markdown section of docs/benchmarks.md. */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import type { SystemName, SystemResult, WorkerRun } from './lib/types.js';
+import { EARLY_AFTER } from './lib/util.js';
 
 export interface Machine {
   cpu: string;
@@ -72,9 +73,9 @@ function figureRows(results: SystemResult[]): Row[] {
 }
 
 function sweepRows(results: SystemResult[]): Row[] {
-  const head = ['system', 'concurrency', 'e2e results/s', 'e2e ignored/s', 'p50 ms', 'p99 ms', 'worker peak RSS MB'];
+  const head = ['system', 'concurrency', 'e2e results/s', 'e2e ignored/s', 'p50 ms', 'p99 ms', `early p50 ms (calls ${EARLY_AFTER + 1}+)`, 'worker peak RSS MB'];
   const rows = results.flatMap((r) =>
-    r.runs.map((w) => [r.label, String(w.concurrency), fmtRate(w.e2eResults), fmtRate(w.e2eIgnored), fmtMs(w.p50), fmtMs(w.p99), fmtMb(w.rssBytes)]),
+    r.runs.map((w) => [r.label, String(w.concurrency), fmtRate(w.e2eResults), fmtRate(w.e2eIgnored), fmtMs(w.p50), fmtMs(w.p99), w.earlyP50 === null ? '–' : fmtMs(w.earlyP50), fmtMb(w.rssBytes)]),
   );
   return [head, ...rows];
 }
@@ -214,7 +215,7 @@ export function markdownSection(report: Report): string {
     '',
     markdownTable(cpuRows(report.results)),
   );
-  parts.push('', 'Every worker concurrency tried:', '', markdownTable(sweepRows(report.results)));
+  parts.push('', `Every worker concurrency tried (early p50: the same number of round trips, taken from the unmeasured warm-up after its first ${EARLY_AFTER}: before a system's code has run for long):`, '', markdownTable(sweepRows(report.results)));
   for (const r of report.results) for (const f of r.failures) parts.push('', `**${r.label} ${f}**`);
   for (const s of report.skipped) parts.push('', `**${s.name} did not run:** ${s.reason.split('\n')[0]}`);
   return parts.join('\n');

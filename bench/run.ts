@@ -79,7 +79,7 @@ function parseOptions(): { options: BenchOptions; only: SystemName[] } {
     enqueueOne: intOption('enqueue-one', 5_000),
     enqueueBulk: intOption('enqueue-bulk', 10_000),
     latencyCalls: intOption('latency', 500),
-    latencyWarmup: intOption('latency-warmup', 1000, 0),
+    latencyWarmup: intOption('latency-warmup', 5000, 0),
     // Steady state: as many tasks unmeasured as measured (see docs/benchmarks.md, round 9).
     e2eWarmup: intOption('e2e-warmup', tasks, 0),
     repeat: intOption('repeat', 1),
@@ -121,6 +121,7 @@ async function benchRepeat(acc: SystemRuns, o: BenchOptions, rep: number): Promi
         e2eIgnored: rate(o.tasks, t.e2eIgnoredMs),
         p50: percentile(t.latenciesMs, 50),
         p99: percentile(t.latenciesMs, 99),
+        earlyP50: t.earlyLatenciesMs?.length ? percentile(t.earlyLatenciesMs, 50) : null,
         rssBytes: worker.peakRss(system.rssWithChildren),
         cpuPerTask: t.e2eCpu ? perTask(t.e2eCpu, o.tasks) : null,
       };
@@ -151,6 +152,7 @@ function summarize(acc: SystemRuns): SystemResult {
     e2eIgnored: median(rs.map((r) => r.e2eIgnored)),
     p50: median(rs.map((r) => r.p50)),
     p99: median(rs.map((r) => r.p99)),
+    earlyP50: medianOrNull(rs.map((r) => r.earlyP50)),
     rssBytes: Math.max(...rs.map((r) => r.rssBytes)),
     cpuPerTask: medianCpu(rs.map((r) => r.cpuPerTask)),
   }));
@@ -168,6 +170,11 @@ function summarize(acc: SystemRuns): SystemResult {
 function perTask(cpu: CpuSplit, tasks: number): CpuSplit {
   const us = (ms: number) => (ms * 1000) / tasks;
   return { workerMs: us(cpu.workerMs), producerMs: us(cpu.producerMs), redisMs: us(cpu.redisMs) };
+}
+
+function medianOrNull(values: (number | null)[]): number | null {
+  const known = values.filter((v): v is number => v !== null);
+  return known.length ? median(known) : null;
 }
 
 function medianCpu(splits: (CpuSplit | null)[]): CpuSplit | null {

@@ -39,6 +39,8 @@ export interface WorkerTimings {
   e2eCpu?: CpuSplit;
   e2eIgnoredMs: number;
   latenciesMs: number[];
+  /** Round trips early in the warm-up (see `timeRoundTrips`); empty when not measured. */
+  earlyLatenciesMs?: number[];
 }
 
 export interface EnqueueTimings {
@@ -53,6 +55,8 @@ export interface WorkerRun {
   e2eIgnored: number;
   p50: number;
   p99: number;
+  /** p50 of the round trips early in the warm-up, or null when not measured. */
+  earlyP50: number | null;
   rssBytes: number;
   /** CPU per task during the e2e-with-results run, µs; null when not measured. */
   cpuPerTask: CpuSplit | null;

@@ -122,14 +122,33 @@ export async function timeCountedRun(counter: Redis, tasks: number, timeoutMs: n
   return since(start);
 }
 
-/** `calls` sequential round trips, each timed in ms. */
-export async function timeRoundTrips(calls: number, warmup: number, roundTrip: () => Promise<unknown>): Promise<number[]> {
-  for (let i = 0; i < warmup; i++) await roundTrip();
+/** Where the early window of round trips starts: after the bench's old warm-up of 1000 calls. */
+export const EARLY_AFTER = 1000;
+
+export interface RoundTrips {
+  /** The `calls` measured round trips, ms each, after `warmup` unmeasured ones. */
+  latenciesMs: number[];
+  /**
+   * `calls` round trips of the warm-up itself, from call EARLY_AFTER on (empty when the warm-up is
+   * shorter): how a system does before its code has run for long, reported beside the steady figure.
+   */
+  earlyLatenciesMs: number[];
+}
+
+/** `calls` sequential round trips, each timed in ms, after `warmup` unmeasured ones. */
+export async function timeRoundTrips(calls: number, warmup: number, roundTrip: () => Promise<unknown>): Promise<RoundTrips> {
+  const early: number[] = [];
+  const earlyEnd = warmup >= EARLY_AFTER + calls ? EARLY_AFTER + calls : 0;
+  for (let i = 0; i < warmup; i++) {
+    const start = performance.now();
+    await roundTrip();
+    if (i >= EARLY_AFTER && i < earlyEnd) early.push(since(start));
+  }
   const out: number[] = [];
   for (let i = 0; i < calls; i++) {
     const start = performance.now();
     await roundTrip();
     out.push(since(start));
   }
-  return out;
+  return { latenciesMs: out, earlyLatenciesMs: early };
 }

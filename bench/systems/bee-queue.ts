@@ -85,7 +85,7 @@ export async function createBeeQueueSystem(o: BenchOptions): Promise<BenchSystem
       const waiting = new Queue('noop', { redis, isWorker: false, getEvents: true, storeJobs: false });
       try {
         await waiting.ready();
-        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs: await timeRoundTrips(o.latencyCalls, o.latencyWarmup, jobRoundTrip(waiting, o.timeoutMs)) };
+        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, ...(await timeRoundTrips(o.latencyCalls, o.latencyWarmup, jobRoundTrip(waiting, o.timeoutMs))) };
       } finally {
         await waiting.close();
       }

@@ -8,7 +8,7 @@ import { redisAddress } from '../lib/connection.js';
 import { withCpu } from '../lib/cpu.js';
 import { benchScript, spawnWorker } from '../lib/process.js';
 import { systemDbs, type BenchOptions, type BenchSystem, type EnqueueTimings, type WorkerTimings } from '../lib/types.js';
-import { redisClient, since, timeCountedRun, timeRoundTrips, waitFor } from '../lib/util.js';
+import { redisClient, since, timeCountedRun, timeRoundTrips, waitFor, type RoundTrips } from '../lib/util.js';
 
 const CHUNK = 1000;
 
@@ -78,7 +78,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
       const events = new QueueEvents('bench', { connection });
       try {
         await events.waitUntilReady();
-        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs: await latencies(events) };
+        return { e2eResultsMs, e2eCpu, e2eIgnoredMs, ...(await latencies(events)) };
       } finally {
         await events.close();
       }
@@ -91,7 +91,7 @@ export async function createBullmqSystem(o: BenchOptions): Promise<BenchSystem> 
   };
 
   /** Add one job and wait for it to finish, `latencyCalls` times in a row. */
-  function latencies(events: QueueEvents): Promise<number[]> {
+  function latencies(events: QueueEvents): Promise<RoundTrips> {
     return timeRoundTrips(o.latencyCalls, o.latencyWarmup, async () => (await queue.add('noop', {})).waitUntilFinished(events, o.timeoutMs));
   }
 }

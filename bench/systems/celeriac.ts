@@ -71,8 +71,8 @@ export async function createCeleriacSystem(o: BenchOptions): Promise<BenchSystem
       const { value: e2eResultsMs, cpu: e2eCpu } = await withCpu(worker, counter, () => e2eResults(o.tasks));
 
       const e2eIgnoredMs = await timeCountedRun(counter, o.tasks, o.timeoutMs, () => sendBulk(noopIgnored, o.tasks));
-      const latenciesMs = await timeRoundTrips(o.latencyCalls, o.latencyWarmup, async () => (await noop.delay()).get({ timeout: o.timeoutMs }));
-      return { e2eResultsMs, e2eCpu, e2eIgnoredMs, latenciesMs };
+      const roundTrips = await timeRoundTrips(o.latencyCalls, o.latencyWarmup, async () => (await noop.delay()).get({ timeout: o.timeoutMs }));
+      return { e2eResultsMs, e2eCpu, e2eIgnoredMs, ...roundTrips };
     },
 
     async close() {
