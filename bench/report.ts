@@ -50,6 +50,8 @@ export function summarize(r: SystemResult): Summary {
 
 const fmtRate = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 const fmtMs = (v: number) => (Number.isFinite(v) ? v.toFixed(v < 10 ? 2 : 1) : '–');
+/** For the p50 target, where two figures often round to the same 0.01 ms: to the microsecond. */
+const fmtMsExact = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : '–');
 const fmtMb = (bytes: number) => (bytes > 0 ? (bytes / 2 ** 20).toFixed(1) : '–');
 const fmtX = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
 const at = (text: string, run: WorkerRun) => `${text} (c${run.concurrency})`;
@@ -146,7 +148,7 @@ export function targets(results: SystemResult[]): Target[] {
   out.push({
     what: `p50 ≤ fastest peer's p50${fastest ? ` (${fastest.label})` : ''}`,
     ok: o && fastest ? o.latency.p50 <= fastest.p50 : null,
-    detail: o && fastest ? `${fmtMs(o.latency.p50)} vs ${fmtMs(fastest.p50)} ms` : '–',
+    detail: o && fastest ? `${fmtMsExact(o.latency.p50)} vs ${fmtMsExact(fastest.p50)} ms` : '–',
   });
   out.push({
     what: 'worker peak RSS < 100 MB',
