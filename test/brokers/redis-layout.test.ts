@@ -2,6 +2,7 @@
  * The Redis broker writes and reads exactly kombu's layout (celery-reference §2), checked with a raw
  * Redis client, and behaves with messages a Python Celery would leave there.
  */
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -162,6 +163,38 @@ describe('redis broker: kombu layout', () => {
       await waitFor(() => c.got.length === 4, 3000, 'the burst');
       expect(c.bodies()).toEqual(['lone', 'b1', 'b2', 'b3']);
       expect(count('sort', again)).toBeGreaterThanOrEqual(1); // the rest of the burst came with a take
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('a consumer cancelled while its pop is answered returns the messages that were to follow it', async () => {
+    fresh();
+    const monitor = await raw.monitor();
+    let pops = 0;
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (String(args[0]).toLowerCase() === 'brpop' && String(args[1] ?? '').startsWith(prefix)) pops++;
+    });
+    try {
+      const broker = await open();
+      for (const body of ['a', 'b', 'c']) await broker.publish(message(body), { exchange: '', routingKey: 'staging' });
+      const burst = (await raw.lrange(key('staging'), 0, -1)).reverse();
+      await raw.del(key('staging'));
+      const c = await collect(broker, ['q'], 8); // prefetch 8: the pop may bring one follower
+      await waitFor(() => pops === 1, 3000, 'the consumer to block');
+      // Another process pushes while this one's event loop is held, so the BRPOP has popped (and the
+      // count says more is left) before the cancel below: the cancel comes between the pop and
+      // what the channel does with its reply.
+      const push = `const { Redis } = require('ioredis'); const r = new Redis(process.env.URL);
+        r.lpush(process.env.KEY, ...JSON.parse(process.env.BURST)).then(() => r.quit());`;
+      const pushed = spawnSync(process.execPath, ['-e', push], { env: { ...process.env, URL, KEY: key('q'), BURST: JSON.stringify(burst) } });
+      expect(pushed.status).toBe(0);
+      const cancelled = c.sub.cancel();
+      await cancelled;
+      expect(c.got).toEqual([]);
+      // The popped message comes back with the consumer, its follower with the channel.
+      await waitFor(async () => (await raw.llen(key('q'))) === 3, 3000, 'all three back on the list');
+      await waitFor(async () => (await raw.hlen(key('unacked'))) === 0, 3000, 'no unacked record left');
     } finally {
       monitor.disconnect();
     }

@@ -204,8 +204,10 @@ export class RedisChannel implements ChannelOps {
 
   private setFollowers(signal: AbortSignal, followers: Promise<ReservedMessage[]>): void {
     this.followers.set(signal, followers);
-    // A consumer cancelled before it asked again: its followers go back to their lists.
-    if (!this.watched.has(signal)) {
+    // A consumer cancelled before it asked again: its followers go back to their lists. One cancelled
+    // while its pop was answered gets here after the abort event: return them now.
+    if (signal.aborted) void this.returnFollowers(signal);
+    else if (!this.watched.has(signal)) {
       this.watched.add(signal);
       signal.addEventListener('abort', () => void this.returnFollowers(signal), { once: true });
     }
