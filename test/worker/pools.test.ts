@@ -175,4 +175,11 @@ describe('async (in-process) pool', () => {
     setTimeout(() => controller.abort(new Error('revoked')), 50);
     expect(await run(pool, job('pool.waitForAbort'), controller.signal)).toMatchObject({ value: 'cleaned up after Error' });
   });
+
+  it('hands a task with time limits a signal that is already aborted when its run was (as one without)', async () => {
+    const pool = new InProcessPool(app, capturingLogger().log, 1);
+    const aborted = AbortSignal.abort(new Error('revoked'));
+    expect(await run(pool, job('pool.signalAtStart'), aborted)).toMatchObject({ value: { aborted: true } });
+    expect(await run(pool, job('pool.signalAtStart', [], { soft: 5000, hard: 10_000 }), aborted)).toMatchObject({ value: { aborted: true } });
+  });
 });

@@ -34,7 +34,9 @@ export class InProcessPool implements ExecutionPool {
     }
     const controller = new AbortController();
     const forward = () => controller.abort(control.signal.reason);
-    control.signal.addEventListener('abort', forward, { once: true });
+    // (Aborted already, say revoked before it started: the task sees it at once, as without limits.)
+    if (control.signal.aborted) forward();
+    else control.signal.addEventListener('abort', forward, { once: true });
     const timers: NodeJS.Timeout[] = [];
     const running = settle(runWithTaskContext(this.context(job, controller.signal), () => task.runWith(job.args, job.kwargs)), started);
     const limits: Promise<Outcome>[] = [running];
