@@ -189,8 +189,7 @@ describe('redis broker: kombu layout', () => {
         r.lpush(process.env.KEY, ...JSON.parse(process.env.BURST)).then(() => r.quit());`;
       const pushed = spawnSync(process.execPath, ['-e', push], { env: { ...process.env, URL, KEY: key('q'), BURST: JSON.stringify(burst) } });
       expect(pushed.status).toBe(0);
-      const cancelled = c.sub.cancel();
-      await cancelled;
+      await c.sub.cancel();
       expect(c.got).toEqual([]);
       // The popped message comes back with the consumer, its follower with the channel.
       await waitFor(async () => (await raw.llen(key('q'))) === 3, 3000, 'all three back on the list');
